@@ -1,0 +1,96 @@
+//! Command-line arguments, as close to what the user typed as possible.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// strata turns product-analytics events into user segments.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about, propagate_version = true)]
+pub struct Cli {
+    /// No progress bar and no summary on stderr (errors are still printed).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the built-in sample data set and run the pipeline on it.
+    Demo(DemoArgs),
+    /// Write synthetic PLG events with planted personas.
+    Generate(GenerateArgs),
+    /// Compute the per-user feature table.
+    Features(FeaturesArgs),
+}
+
+/// `strata demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the sample data and every output (created if missing).
+    #[arg(long, default_value = "strata-demo")]
+    pub out: PathBuf,
+    /// Users in the sample.
+    #[arg(long, default_value_t = 20_000)]
+    pub users: usize,
+    /// Days of events in the sample.
+    #[arg(long, default_value_t = 120)]
+    pub days: u32,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+}
+
+/// `strata generate`.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Number of users.
+    #[arg(long)]
+    pub users: usize,
+    /// Days of events, ending 2026-11-30T00:00:00Z.
+    #[arg(long, default_value_t = 120)]
+    pub days: u32,
+    /// Seed of every random choice; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output folder (created if missing): events.parquet, users.parquet, personas.parquet.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Where the events and users come from, and how to read them.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Events: a Parquet file, a folder of them (recursive, hive-style folders allowed) or a glob.
+    #[arg(long)]
+    pub events: String,
+    /// Users table (Parquet file, folder or glob): signup_at, plan, account_id, ...
+    #[arg(long)]
+    pub users: Option<String>,
+    /// The as-of time T, RFC 3339 (default: the latest event timestamp).
+    #[arg(long)]
+    pub as_of: Option<String>,
+    /// Config file (strata.toml): [columns], [signals], [features], [activation].
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Name of the user id column in the data (overrides [columns] user_id).
+    #[arg(long)]
+    pub col_user_id: Option<String>,
+    /// Name of the timestamp column in the data (overrides [columns] timestamp).
+    #[arg(long)]
+    pub col_timestamp: Option<String>,
+    /// Name of the event name column in the data (overrides [columns] event).
+    #[arg(long)]
+    pub col_event: Option<String>,
+}
+
+/// `strata features`.
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output Parquet file; the data-quality summary goes beside it as <name>.quality.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}

@@ -1,0 +1,59 @@
+use crate::args::{DemoArgs, FeaturesArgs, InputArgs};
+use crate::Failure;
+use strata_gen::{generate, GenParams};
+
+pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
+    std::fs::create_dir_all(&a.out).map_err(|e| {
+        Failure::Input(format!(
+            "cannot create output folder {}: {e}",
+            a.out.display()
+        ))
+    })?;
+    let data = a.out.join("data");
+    std::fs::create_dir_all(&data)
+        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", data.display())))?;
+    let started = std::time::Instant::now();
+    let s = generate(
+        GenParams {
+            users: a.users,
+            days: a.days,
+            seed: a.seed,
+        },
+        &data,
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    if !quiet {
+        eprintln!(
+            "sample: {} users, {} events in {}",
+            s.users,
+            s.events,
+            data.display()
+        );
+    }
+    let features = a.out.join("features.parquet");
+    let path = |f: &str| data.join(f).to_string_lossy().into_owned();
+    let out = super::features::run(
+        FeaturesArgs {
+            input: InputArgs {
+                events: path("events.parquet"),
+                users: Some(path("users.parquet")),
+                as_of: None,
+                config: None,
+                col_user_id: None,
+                col_timestamp: None,
+                col_event: None,
+            },
+            out: features.clone(),
+        },
+        quiet,
+    )?;
+    if !quiet {
+        eprintln!(
+            "demo done in {:.1} s: features for {} users in {}",
+            started.elapsed().as_secs_f64(),
+            out.table.len(),
+            features.display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+use crate::args::{FeaturesArgs, InputArgs};
+use crate::Failure;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use strata_core::{AsOf, Config};
+use strata_features::{compute, Input, Output, Plan};
+use strata_io::{
+    check_output_path, discover, read_users, write_atomic, write_parquet_atomic, EventColumns,
+    EventSource,
+};
+
+/// Resolves the config file plus `--col-*` flags.
+pub fn load_config(a: &InputArgs) -> Result<Config, Failure> {
+    let mut cfg = match &a.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    for (name, v) in [
+        ("user_id", &a.col_user_id),
+        ("timestamp", &a.col_timestamp),
+        ("event", &a.col_event),
+    ] {
+        if let Some(v) = v {
+            cfg.columns.set(name, v);
+        }
+    }
+    Ok(cfg)
+}
+
+/// `<dir>/<stem>.quality.json` beside an output file.
+pub fn quality_path(out: &Path) -> PathBuf {
+    let stem = out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "features".into());
+    out.with_file_name(format!("{stem}.quality.json"))
+}
+
+/// Reads the inputs, runs the engine with `plan`, and returns its output; writes
+/// nothing.
+pub fn engine(
+    a: &InputArgs,
+    plan: &Plan,
+    outputs: &[&Path],
+    quiet: bool,
+) -> Result<Output, Failure> {
+    let cfg = load_config(a)?;
+    let as_of = a
+        .as_of
+        .as_deref()
+        .map(|s| AsOf::parse_rfc3339(s).map_err(|e| Failure::Input(format!("--as-of: {e}"))))
+        .transpose()?;
+    let event_paths = discover(&a.events)?;
+    let users_paths = a
+        .users
+        .as_deref()
+        .map(discover)
+        .transpose()?
+        .unwrap_or_default();
+    let mut inputs = event_paths.clone();
+    inputs.extend(users_paths);
+    if let Some(c) = &a.config {
+        inputs.push(c.clone());
+    }
+    for out in outputs {
+        check_output_path(out, &inputs)?;
+    }
+    let source = EventSource::open(&event_paths, &EventColumns::from_map(&cfg.columns))?;
+    let users = a
+        .users
+        .as_deref()
+        .map(|u| read_users(u, &cfg.columns))
+        .transpose()?;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let b =
+            ProgressBar::with_draw_target(Some(source.total_rows()), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} reading events {bar:30} {human_pos}/{human_len} rows ({per_sec}, {eta})",
+        ) {
+            b.set_style(style);
+        }
+        b
+    };
+    let tick = |n: u64| bar.inc(n);
+    let out = compute(Input {
+        source: &source,
+        users: users.as_ref(),
+        config: &cfg,
+        as_of,
+        plan,
+        progress: Some(&tick),
+    })?;
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Writes the feature table and its quality summary.
+pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
+    let batch = out
+        .table
+        .to_record_batch()
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    write_parquet_atomic(path, &batch)?;
+    let json =
+        serde_json::to_string_pretty(&out.quality).map_err(|e| Failure::Internal(e.to_string()))?;
+    write_atomic(&quality_path(path), |f| {
+        use std::io::Write;
+        f.write_all(json.as_bytes())
+            .and_then(|_| f.write_all(b"\n"))
+            .map_err(|e| e.to_string())
+    })?;
+    Ok(())
+}
+
+pub fn run(a: FeaturesArgs, quiet: bool) -> Result<Output, Failure> {
+    let qpath = quality_path(&a.out);
+    let out = engine(&a.input, &Plan::new(), &[&a.out, &qpath], quiet)?;
+    write_outputs(&out, &a.out)?;
+    if !quiet {
+        eprintln!("{}", out.quality.brief());
+        eprintln!(
+            "wrote {} ({} users x {} columns) and {}",
+            a.out.display(),
+            out.table.len(),
+            out.table.columns.len() + 1,
+            qpath.display()
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,18 @@
+//! One function per subcommand.
+
+mod demo;
+mod features;
+mod generate;
+
+use crate::args::{Cli, Command};
+use crate::Failure;
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<(), Failure> {
+    let quiet = cli.quiet;
+    match cli.command {
+        Command::Demo(a) => demo::run(a, quiet),
+        Command::Generate(a) => generate::run(a, quiet),
+        Command::Features(a) => features::run(a, quiet).map(|_| ()),
+    }
+}

@@ -1,0 +1,328 @@
+//! Per-user accumulators. Every update is commutative and associative, so the result
+//! does not depend on the order rows arrive in or how the work was split across
+//! threads: sessions merge as intervals, counts add, sets unite, and ties are broken
+//! by value, never by arrival.
+
+/// How many recent days the active-day bitmap covers.
+pub const DAY_BITS: i64 = 128;
+/// How many recent weeks per-week feature sets cover.
+pub const WEEKS: i64 = 12;
+
+/// A session: first and last event, and its number of events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sess {
+    /// First event, microseconds.
+    pub start: i64,
+    /// Last event, microseconds.
+    pub end: i64,
+    /// Events in it.
+    pub count: u32,
+}
+
+/// A session keyed by the data's own `session_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSess {
+    /// The session id (integer ids as they are, strings hashed to 64 bits).
+    pub sid: u64,
+    /// The session.
+    pub s: Sess,
+}
+
+/// One feature a user used: its global code, the smallest day index it was used on
+/// (saturating at `u16::MAX`), and the weeks 0..12 it was used in, as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatUse {
+    /// Global feature code.
+    pub code: u32,
+    /// Smallest day index of use.
+    pub min_day: u16,
+    /// Bit `w` set when used in week index `w` (< 12).
+    pub weeks: u16,
+}
+
+/// Everything the engine keeps about one user; memory grows with sessions and
+/// features, never with events.
+#[derive(Debug, Clone, Default)]
+pub struct UserAcc {
+    /// Events at or before `T`.
+    pub n: u64,
+    /// First event.
+    pub first: i64,
+    /// Last event.
+    pub last: i64,
+    /// Bit `d` set when the user had an event on day index `d` (< 128).
+    pub day_bits: u128,
+    /// Activation milestones reached, as bits.
+    pub milestones: u64,
+    /// Revenue in nano-units, all time and in the last 30 days.
+    pub revenue: i128,
+    /// Revenue in the last 30 days.
+    pub revenue_30d: i128,
+    /// The account of the latest event with one: (timestamp, account hash).
+    pub account: Option<(i64, u64)>,
+    /// Features used, sorted by code.
+    pub features: Vec<FeatUse>,
+    /// Gap-derived sessions, sorted by start, separated by more than the gap.
+    pub sessions: Vec<Sess>,
+    /// Sessions with an id, sorted by id.
+    pub id_sessions: Vec<IdSess>,
+}
+
+impl UserAcc {
+    /// Records an event's time.
+    #[inline]
+    pub fn touch(&mut self, ts: i64, day: i64) {
+        if self.n == 0 {
+            self.first = ts;
+            self.last = ts;
+        } else {
+            self.first = self.first.min(ts);
+            self.last = self.last.max(ts);
+        }
+        self.n += 1;
+        if day < DAY_BITS {
+            self.day_bits |= 1u128 << day;
+        }
+    }
+
+    /// Records a feature use on `day` (day index) in week `week`.
+    #[inline]
+    pub fn use_feature(&mut self, code: u32, day: i64, week: i64) {
+        let d = u16::try_from(day).unwrap_or(u16::MAX);
+        let wbit = if week < WEEKS { 1u16 << week } else { 0 };
+        match self.features.binary_search_by_key(&code, |f| f.code) {
+            Ok(i) => {
+                let f = &mut self.features[i];
+                f.min_day = f.min_day.min(d);
+                f.weeks |= wbit;
+            }
+            Err(i) => self.features.insert(
+                i,
+                FeatUse {
+                    code,
+                    min_day: d,
+                    weeks: wbit,
+                },
+            ),
+        }
+    }
+
+    /// Adds an event at `ts` to the gap-derived sessions: it joins every session it is
+    /// within `gap` of (a gap of exactly `gap` stays in the session).
+    #[inline]
+    pub fn add_to_sessions(&mut self, ts: i64, gap: i64) {
+        insert_point(&mut self.sessions, ts, gap);
+    }
+
+    /// Adds an event at `ts` to the session with id `sid`.
+    #[inline]
+    pub fn add_to_id_session(&mut self, sid: u64, ts: i64) {
+        match self.id_sessions.binary_search_by_key(&sid, |s| s.sid) {
+            Ok(i) => {
+                let s = &mut self.id_sessions[i].s;
+                s.start = s.start.min(ts);
+                s.end = s.end.max(ts);
+                s.count += 1;
+            }
+            Err(i) => self.id_sessions.insert(
+                i,
+                IdSess {
+                    sid,
+                    s: Sess {
+                        start: ts,
+                        end: ts,
+                        count: 1,
+                    },
+                },
+            ),
+        }
+    }
+
+    /// Folds `other` (the same user, seen by another task) into `self`.
+    pub fn merge(&mut self, other: UserAcc, gap: i64) {
+        if other.n > 0 {
+            if self.n == 0 {
+                self.first = other.first;
+                self.last = other.last;
+            } else {
+                self.first = self.first.min(other.first);
+                self.last = self.last.max(other.last);
+            }
+        }
+        self.n += other.n;
+        self.day_bits |= other.day_bits;
+        self.milestones |= other.milestones;
+        self.revenue += other.revenue;
+        self.revenue_30d += other.revenue_30d;
+        self.account = match (self.account, other.account) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        for f in other.features {
+            match self.features.binary_search_by_key(&f.code, |g| g.code) {
+                Ok(i) => {
+                    let g = &mut self.features[i];
+                    g.min_day = g.min_day.min(f.min_day);
+                    g.weeks |= f.weeks;
+                }
+                Err(i) => self.features.insert(i, f),
+            }
+        }
+        if !other.sessions.is_empty() {
+            let mut all = std::mem::take(&mut self.sessions);
+            all.extend(other.sessions);
+            all.sort_unstable();
+            self.sessions = coalesce(all, gap);
+        }
+        for s in other.id_sessions {
+            match self.id_sessions.binary_search_by_key(&s.sid, |x| x.sid) {
+                Ok(i) => {
+                    let t = &mut self.id_sessions[i].s;
+                    t.start = t.start.min(s.s.start);
+                    t.end = t.end.max(s.s.end);
+                    t.count += s.s.count;
+                }
+                Err(i) => self.id_sessions.insert(i, s),
+            }
+        }
+    }
+
+    /// All sessions (derived and keyed), sorted by start.
+    pub fn all_sessions(&self) -> Vec<Sess> {
+        let mut v: Vec<Sess> = self.sessions.clone();
+        v.extend(self.id_sessions.iter().map(|s| s.s));
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Merges sorted sessions whose gap is at most `gap` into one.
+fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
+    let mut out: Vec<Sess> = Vec::with_capacity(sorted.len());
+    for s in sorted {
+        match out.last_mut() {
+            Some(cur) if s.start - cur.end <= gap => {
+                cur.end = cur.end.max(s.end);
+                cur.count += s.count;
+            }
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
+    // Fast path: events mostly arrive in time order.
+    if let Some(last) = v.last_mut() {
+        if ts >= last.start {
+            if ts - last.end <= gap {
+                last.end = last.end.max(ts);
+                last.count += 1;
+            } else {
+                v.push(Sess {
+                    start: ts,
+                    end: ts,
+                    count: 1,
+                });
+            }
+            return;
+        }
+    } else {
+        v.push(Sess {
+            start: ts,
+            end: ts,
+            count: 1,
+        });
+        return;
+    }
+    // `i` = first session starting after ts.
+    let i = v.partition_point(|s| s.start <= ts);
+    let joins_prev = i > 0 && ts - v[i - 1].end <= gap;
+    let joins_next = i < v.len() && v[i].start - ts <= gap;
+    match (joins_prev, joins_next) {
+        (true, true) => {
+            let next = v.remove(i);
+            let p = &mut v[i - 1];
+            p.end = p.end.max(next.end);
+            p.count += next.count + 1;
+        }
+        (true, false) => {
+            let p = &mut v[i - 1];
+            p.end = p.end.max(ts);
+            p.count += 1;
+        }
+        (false, true) => {
+            let n = &mut v[i];
+            n.start = ts;
+            n.count += 1;
+        }
+        (false, false) => v.insert(
+            i,
+            Sess {
+                start: ts,
+                end: ts,
+                count: 1,
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sessions_of(points: &[i64], gap: i64) -> Vec<Sess> {
+        let mut a = UserAcc::default();
+        for &p in points {
+            a.add_to_sessions(p, gap);
+        }
+        a.sessions
+    }
+
+    #[test]
+    fn sessions_do_not_depend_on_order() {
+        let pts = [0, 10, 45, 100, 20, 130, 300, 160, 65];
+        let mut sorted = pts;
+        sorted.sort_unstable();
+        let expect = sessions_of(&sorted, 30);
+        assert_eq!(
+            expect,
+            vec![
+                Sess {
+                    start: 0,
+                    end: 160,
+                    count: 8
+                },
+                Sess {
+                    start: 300,
+                    end: 300,
+                    count: 1
+                }
+            ]
+        );
+        assert_eq!(sessions_of(&pts, 30), expect);
+        let mut rev = sorted;
+        rev.reverse();
+        assert_eq!(sessions_of(&rev, 30), expect);
+        // Split across two accumulators and merged.
+        let mut a = UserAcc::default();
+        let mut b = UserAcc::default();
+        for (i, &p) in pts.iter().enumerate() {
+            if i % 2 == 0 {
+                a.add_to_sessions(p, 30)
+            } else {
+                b.add_to_sessions(p, 30)
+            }
+        }
+        a.merge(b, 30);
+        assert_eq!(a.sessions, expect);
+    }
+
+    #[test]
+    fn gap_of_exactly_the_limit_stays_in_session() {
+        assert_eq!(sessions_of(&[0, 30], 30).len(), 1);
+        assert_eq!(sessions_of(&[0, 31], 30).len(), 2);
+        assert_eq!(sessions_of(&[31, 0], 30).len(), 2);
+        assert_eq!(sessions_of(&[60, 0, 30], 30).len(), 1);
+    }
+}

@@ -1,0 +1,408 @@
+//! The single parallel pass over the events.
+
+use crate::acc::{UserAcc, WEEKS};
+use crate::plan::{Agg, Plan};
+use crate::quality::Counts;
+use crate::EngineError;
+use arrow_array::Array;
+use foldhash::HashMap;
+use rayon::prelude::*;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use strata_core::{AsOf, Config, MICROS_PER_DAY, MICROS_PER_WEEK};
+use strata_io::{DictColumn, EventBatch, EventSource, KeyColumn, UserKey};
+
+/// Hash for string session ids and account ids: fixed seed, so the same on every run.
+pub(crate) fn stable_hash(s: &str) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5752_4154_4153).hash_one(s)
+}
+
+/// What an event name means to the plan: the count slots it feeds, with their window
+/// in days, and the activation milestones it reaches.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EventInfo {
+    slots: Vec<(u32, i64)>,
+    milestones: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Interners {
+    pub user_str: HashMap<Box<str>, u32>,
+    pub user_int: HashMap<i64, u32>,
+    pub user_keys: Vec<UserKey>,
+    pub events: HashMap<Box<str>, (u32, EventInfo)>,
+    pub features: HashMap<Box<str>, u32>,
+    pub feature_names: Vec<Box<str>>,
+    pub accounts: HashMap<u64, Box<str>>,
+}
+
+impl Interners {
+    fn user(&mut self, key: UserKey) -> u32 {
+        let next = self.user_keys.len() as u32;
+        let id = match &key {
+            UserKey::Str(s) => *self.user_str.entry(s.clone()).or_insert(next),
+            UserKey::Int(i) => *self.user_int.entry(*i).or_insert(next),
+        };
+        if id == next {
+            self.user_keys.push(key);
+        }
+        id
+    }
+}
+
+/// The plan compiled against the config: what each event name feeds.
+#[derive(Debug)]
+pub(crate) struct Compiled {
+    /// Count slots: one per `EventCount` aggregate, in plan order.
+    pub n_slots: usize,
+    /// The slot of each plan aggregate that is an event count.
+    pub slot_of_agg: Vec<Option<u32>>,
+    /// Slots that count every event, with their window in days.
+    pub any_slots: Vec<(u32, i64)>,
+    /// Event name -> slots (with days) that count it.
+    by_name: HashMap<String, Vec<(u32, i64)>>,
+    /// Event name -> milestone bits.
+    milestones: HashMap<String, u64>,
+}
+
+impl Compiled {
+    pub fn new(plan: &Plan, cfg: &Config) -> Compiled {
+        let mut c = Compiled {
+            n_slots: 0,
+            slot_of_agg: Vec::new(),
+            any_slots: Vec::new(),
+            by_name: HashMap::default(),
+            milestones: HashMap::default(),
+        };
+        let names = plan.event_names(cfg);
+        for (agg, names) in plan.aggs().iter().zip(names) {
+            if let Agg::EventCount { days, .. } = agg {
+                let slot = c.n_slots as u32;
+                c.n_slots += 1;
+                c.slot_of_agg.push(Some(slot));
+                match names {
+                    None => c.any_slots.push((slot, i64::from(*days))),
+                    Some(names) => {
+                        for n in names {
+                            c.by_name
+                                .entry(n)
+                                .or_default()
+                                .push((slot, i64::from(*days)));
+                        }
+                    }
+                }
+            } else {
+                c.slot_of_agg.push(None);
+            }
+        }
+        for (i, m) in cfg.milestones.iter().enumerate().take(64) {
+            for n in cfg.event_names_for(&m.event) {
+                *c.milestones.entry(n).or_default() |= 1u64 << i;
+            }
+        }
+        c
+    }
+
+    fn info(&self, name: &str) -> EventInfo {
+        EventInfo {
+            slots: self.by_name.get(name).cloned().unwrap_or_default(),
+            milestones: self.milestones.get(name).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// One worker's partial result.
+#[derive(Debug, Default)]
+pub(crate) struct Partial {
+    pub users: Vec<UserAcc>,
+    pub counters: Vec<u32>,
+    pub counts: Counts,
+}
+
+impl Partial {
+    fn ensure(&mut self, n_users: usize, n_slots: usize) {
+        if self.users.len() < n_users {
+            self.users.resize_with(n_users, UserAcc::default);
+            self.counters.resize(n_users * n_slots, 0);
+        }
+    }
+
+    pub fn merge(&mut self, other: Partial, n_slots: usize, gap: i64) {
+        self.ensure(other.users.len(), n_slots);
+        for (i, u) in other.users.into_iter().enumerate() {
+            if u.n > 0 || !u.sessions.is_empty() {
+                self.users[i].merge(u, gap);
+            }
+        }
+        for (a, b) in self.counters.iter_mut().zip(other.counters) {
+            *a += b;
+        }
+        self.counts.add(&other.counts);
+    }
+}
+
+pub(crate) struct Scan<'a> {
+    pub source: &'a EventSource,
+    pub compiled: &'a Compiled,
+    pub as_of: AsOf,
+    pub gap_us: i64,
+    pub shared: &'a Mutex<Interners>,
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl Scan<'_> {
+    /// Runs the pass: one worker per thread pulls row groups from a shared queue.
+    pub fn run(&self) -> Result<Partial, EngineError> {
+        let groups = self.source.row_groups();
+        let next = AtomicUsize::new(0);
+        let workers = rayon::current_num_threads().clamp(1, groups.len().max(1));
+        let results: Vec<Result<Partial, EngineError>> = (0..workers)
+            .into_par_iter()
+            .map(|_| {
+                let mut part = Partial::default();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(rg) = groups.get(i) else { break };
+                    self.source.read_row_group(*rg, |batch| {
+                        self.batch(&mut part, &batch);
+                        if let Some(p) = self.progress {
+                            p(batch.len() as u64);
+                        }
+                        Ok(())
+                    })?;
+                }
+                Ok(part)
+            })
+            .collect();
+        let mut total = Partial::default();
+        for r in results {
+            total.merge(r?, self.compiled.n_slots, self.gap_us);
+        }
+        Ok(total)
+    }
+
+    fn batch(&self, part: &mut Partial, b: &EventBatch) {
+        let n = b.len();
+        part.counts.rows_read += n as u64;
+        // Resolve this batch's dictionaries to global codes under one lock each.
+        let (user_ids, ev_info, feat_codes, acct_hash) = {
+            let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            let user_ids = resolve_users(&mut g, &b.user);
+            let ev_info: Vec<EventInfo> = (0..b.event.values.len())
+                .map(|k| {
+                    if b.event.values.is_null(k) {
+                        return EventInfo::default();
+                    }
+                    let name = b.event.values.value(k);
+                    if let Some((_, info)) = g.events.get(name) {
+                        return info.clone();
+                    }
+                    let info = self.compiled.info(name);
+                    let code = g.events.len() as u32;
+                    g.events.insert(name.into(), (code, info.clone()));
+                    info
+                })
+                .collect();
+            let feat_codes: Option<Vec<u32>> = b.feature.as_ref().map(|f| {
+                (0..f.values.len())
+                    .map(|k| {
+                        if f.values.is_null(k) {
+                            return u32::MAX;
+                        }
+                        let name = f.values.value(k);
+                        if let Some(c) = g.features.get(name) {
+                            return *c;
+                        }
+                        let c = g.feature_names.len() as u32;
+                        g.features.insert(name.into(), c);
+                        g.feature_names.push(name.into());
+                        c
+                    })
+                    .collect()
+            });
+            let acct_hash: Option<Vec<Option<u64>>> = b.account.as_ref().map(|a| match a {
+                KeyColumn::Dict(d) => (0..d.values.len())
+                    .map(|k| {
+                        (!d.values.is_null(k)).then(|| {
+                            let s = d.values.value(k);
+                            let h = stable_hash(s);
+                            g.accounts.entry(h).or_insert_with(|| s.into());
+                            h
+                        })
+                    })
+                    .collect(),
+                KeyColumn::Int(_) => Vec::new(),
+            });
+            (user_ids, ev_info, feat_codes, acct_hash)
+        };
+        let n_users = self
+            .shared
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .user_keys
+            .len();
+        let n_slots = self.compiled.n_slots;
+        part.ensure(n_users, n_slots);
+
+        let t = self.as_of.0;
+        let ts = &b.ts;
+        let ev_keys = &b.event.keys;
+        let mut prev: Option<(u32, i64, i32, i32, u64)> = None;
+        let mut int_accounts: HashMap<i64, u64> = HashMap::default();
+        for row in 0..n {
+            if ts.is_null(row) {
+                part.counts.null_timestamp += 1;
+                continue;
+            }
+            let Some(u) = user_ids.get(row).copied().flatten() else {
+                part.counts.null_user += 1;
+                continue;
+            };
+            let when = ts.value(row);
+            if when > t {
+                part.counts.after_as_of += 1;
+                continue;
+            }
+            let delta = t - when;
+            let day = delta / MICROS_PER_DAY;
+            let week = delta / MICROS_PER_WEEK;
+            let ui = u as usize;
+            let acc = &mut part.users[ui];
+            acc.touch(when, day);
+
+            let ek = if ev_keys.is_valid(row) {
+                ev_keys.value(row)
+            } else {
+                -1
+            };
+            if ek >= 0 {
+                if let Some(info) = ev_info.get(ek as usize) {
+                    acc.milestones |= info.milestones;
+                    let base = ui * n_slots;
+                    for &(slot, days) in &info.slots {
+                        if day < days {
+                            part.counters[base + slot as usize] += 1;
+                        }
+                    }
+                }
+            }
+            for &(slot, days) in &self.compiled.any_slots {
+                if day < days {
+                    part.counters[ui * n_slots + slot as usize] += 1;
+                }
+            }
+            let mut fk = -1;
+            if let (Some(f), Some(codes)) = (&b.feature, &feat_codes) {
+                if f.keys.is_valid(row) {
+                    fk = f.keys.value(row);
+                    if let Some(&c) = codes.get(fk as usize) {
+                        if c != u32::MAX {
+                            acc.use_feature(c, day, week);
+                        }
+                    }
+                }
+            }
+            let mut sid_v = u64::MAX;
+            match session_at(&b.session, row) {
+                Some(sid) => {
+                    sid_v = sid;
+                    acc.add_to_id_session(sid, when)
+                }
+                None => acc.add_to_sessions(when, self.gap_us),
+            }
+            if let Some(rev) = &b.revenue {
+                if rev.is_valid(row) {
+                    let v = rev.value(row);
+                    acc.revenue += v;
+                    if day < 30 {
+                        acc.revenue_30d += v;
+                    }
+                }
+            }
+            if let Some(a) = &b.account {
+                let h = match a {
+                    KeyColumn::Dict(d) => d
+                        .keys
+                        .is_valid(row)
+                        .then(|| {
+                            acct_hash
+                                .as_ref()
+                                .and_then(|v| v.get(d.keys.value(row) as usize).copied().flatten())
+                        })
+                        .flatten(),
+                    KeyColumn::Int(arr) => arr.is_valid(row).then(|| {
+                        let v = arr.value(row);
+                        *int_accounts
+                            .entry(v)
+                            .or_insert_with(|| stable_hash(&v.to_string()))
+                    }),
+                };
+                if let Some(h) = h {
+                    let cand = (when, h);
+                    acc.account = Some(acc.account.map_or(cand, |c| c.max(cand)));
+                }
+            }
+            // Duplicate rows: identical to the row just before in the same file.
+            let key = (u, when, ek, fk, sid_v);
+            if prev == Some(key) {
+                part.counts.duplicate_rows += 1;
+            }
+            prev = Some(key);
+        }
+        if !int_accounts.is_empty() {
+            let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+            for (v, h) in int_accounts {
+                g.accounts.entry(h).or_insert_with(|| v.to_string().into());
+            }
+        }
+    }
+}
+
+fn session_at(col: &Option<KeyColumn>, row: usize) -> Option<u64> {
+    match col.as_ref()? {
+        KeyColumn::Int(a) => a.is_valid(row).then(|| a.value(row) as u64),
+        KeyColumn::Dict(d) => {
+            if !d.keys.is_valid(row) {
+                return None;
+            }
+            let k = d.keys.value(row) as usize;
+            (!d.values.is_null(k)).then(|| stable_hash(d.values.value(k)))
+        }
+    }
+}
+
+/// Global user index of every row (`None` for a null id).
+fn resolve_users(g: &mut Interners, col: &KeyColumn) -> Vec<Option<u32>> {
+    match col {
+        KeyColumn::Dict(DictColumn { keys, values }) => {
+            let map: Vec<Option<u32>> = (0..values.len())
+                .map(|k| (!values.is_null(k)).then(|| g.user(UserKey::Str(values.value(k).into()))))
+                .collect();
+            (0..keys.len())
+                .map(|r| {
+                    if keys.is_valid(r) {
+                        map.get(keys.value(r) as usize).copied().flatten()
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        }
+        KeyColumn::Int(a) => {
+            // Called under the lock: keep it to one hash per row.
+            let mut cache: HashMap<i64, u32> = HashMap::default();
+            (0..a.len())
+                .map(|r| {
+                    a.is_valid(r).then(|| {
+                        let v = a.value(r);
+                        *cache.entry(v).or_insert_with(|| g.user(UserKey::Int(v)))
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Number of weeks the per-week features cover.
+pub(crate) const N_WEEKS: usize = WEEKS as usize;

@@ -1,0 +1,353 @@
+//! From accumulators to the feature table: every column of `docs/features.md`.
+
+use crate::acc::{Sess, UserAcc};
+use crate::engine::{Compiled, N_WEEKS};
+use crate::plan::{Agg, Plan, SIGNAL_COLUMNS};
+use crate::table::Column;
+use strata_core::{AsOf, Config, MICROS_PER_DAY, MICROS_PER_WEEK};
+
+/// Inputs of one user's row besides the accumulator.
+pub(crate) struct RowCtx<'a> {
+    pub t: AsOf,
+    pub plan: &'a Plan,
+    pub compiled: &'a Compiled,
+    pub cfg: &'a Config,
+    /// Feature code -> counts toward features (in the catalog).
+    pub in_catalog: &'a [bool],
+    pub catalog_size: usize,
+    pub has_revenue: bool,
+}
+
+/// Every value of one row, before it is spread into columns.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Row {
+    pub counts: Vec<i64>,
+    pub ints: Vec<Option<i64>>,
+    pub floats: Vec<Option<f64>>,
+    pub aggs: Vec<f64>,
+}
+
+/// Column names and kinds, in output order. Counts, then nullable ints, then floats
+/// would be simplest, but the contract pins the order of the core columns, so each
+/// column names the list it lives in and its index there.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    C(usize),
+    I(usize),
+    F(usize),
+    Account,
+    AccountUsers(usize),
+}
+
+pub(crate) fn layout() -> Vec<(String, Kind)> {
+    let mut v: Vec<(String, Kind)> = Vec::new();
+    let mut c = 0;
+    let mut i = 0;
+    let mut f = 0;
+    let mut push = |name: &str, k: char| {
+        let kind = match k {
+            'c' => {
+                c += 1;
+                Kind::C(c - 1)
+            }
+            'i' => {
+                i += 1;
+                Kind::I(i - 1)
+            }
+            _ => {
+                f += 1;
+                Kind::F(f - 1)
+            }
+        };
+        v.push((name.to_string(), kind));
+    };
+    // Contract section 3, in its order.
+    for (n, k) in [
+        ("sessions_7d", 'c'),
+        ("sessions_28d", 'c'),
+        ("avg_weekly_sessions_28d", 'f'),
+        ("active_days_30d", 'c'),
+        ("features_used_7d", 'c'),
+        ("features_used_30d", 'c'),
+        ("feature_breadth_30d", 'f'),
+        ("peak_week_features_84d", 'c'),
+        ("avg_session_minutes_28d", 'f'),
+        ("events_28d", 'c'),
+        ("days_since_last_seen", 'f'),
+        ("median_session_gap_days", 'f'),
+        ("tenure_days", 'f'),
+        ("invites_sent_30d", 'c'),
+        ("pricing_page_views_14d", 'c'),
+        ("locked_feature_clicks_14d", 'c'),
+        ("support_tickets_7d", 'c'),
+    ] {
+        push(n, k);
+    }
+    // Extensions (docs/features.md).
+    for w in 0..N_WEEKS {
+        push(&format!("sessions_week_{w}"), 'c');
+    }
+    for (n, k) in [
+        ("trailing_4w_avg_sessions", 'f'),
+        ("baseline_weeks", 'c'),
+        ("baseline_weekly_sessions_mean", 'f'),
+        ("baseline_weekly_sessions_median", 'f'),
+        ("wow_session_change", 'f'),
+        ("session_change_vs_baseline", 'f'),
+        ("active_weeks_84d", 'c'),
+        ("longest_streak_days_84d", 'c'),
+        ("current_streak_days", 'c'),
+        ("features_week_0", 'c'),
+        ("sessions_total", 'c'),
+        ("events_total", 'c'),
+        ("events_7d", 'c'),
+        ("events_per_session_28d", 'f'),
+        ("recency_days", 'i'),
+        ("revenue_total", 'f'),
+        ("revenue_30d", 'f'),
+        ("activation_points", 'f'),
+        ("activation_milestones_reached", 'c'),
+    ] {
+        push(n, k);
+    }
+    for (n, _, _) in &SIGNAL_COLUMNS[4..] {
+        push(n, 'c');
+    }
+    drop(push);
+    v.push(("account_id".into(), Kind::Account));
+    v.push(("account_users".into(), Kind::AccountUsers(0)));
+    v.push(("account_active_users_7d".into(), Kind::AccountUsers(1)));
+    v.push(("account_active_users_30d".into(), Kind::AccountUsers(2)));
+    v
+}
+
+fn slot_for(plan: &Plan, compiled: &Compiled, name: &str, days: u32) -> Option<usize> {
+    let id = plan.aggs().iter().position(|a| {
+        *a == Agg::EventCount {
+            name: name.into(),
+            days,
+        }
+    })?;
+    compiled.slot_of_agg[id].map(|s| s as usize)
+}
+
+fn median(v: &mut [f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+/// Computes one user's row. `signup` is the users table's `signup_at`, if any.
+pub(crate) fn row(ctx: &RowCtx<'_>, acc: &UserAcc, counters: &[u32], signup: Option<i64>) -> Row {
+    let t = ctx.t.0;
+    let day_of = |ts: i64| (t - ts).div_euclid(MICROS_PER_DAY);
+    let sessions: Vec<Sess> = acc.all_sessions();
+    let mut s7 = 0i64;
+    let mut s28 = 0i64;
+    let mut len28 = 0i64;
+    let mut ev28_sess = 0i64;
+    let mut weeks = [0i64; N_WEEKS];
+    for s in &sessions {
+        let d = day_of(s.start);
+        if d < 7 {
+            s7 += 1;
+        }
+        if d < 28 {
+            s28 += 1;
+            len28 += s.end - s.start;
+            ev28_sess += i64::from(s.count);
+        }
+        let w = (t - s.start).div_euclid(MICROS_PER_WEEK);
+        if (0..N_WEEKS as i64).contains(&w) {
+            weeks[w as usize] += 1;
+        }
+    }
+    let mut gaps: Vec<f64> = sessions
+        .windows(2)
+        .map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64)
+        .collect();
+    let median_gap = if sessions.len() < 2 {
+        None
+    } else {
+        median(&mut gaps)
+    };
+
+    let cnt = |name: &str, days: u32| -> i64 {
+        slot_for(ctx.plan, ctx.compiled, name, days).map_or(0, |s| i64::from(counters[s]))
+    };
+    let feats: Vec<_> = acc
+        .features
+        .iter()
+        .filter(|f| {
+            ctx.in_catalog
+                .get(f.code as usize)
+                .copied()
+                .unwrap_or(false)
+        })
+        .collect();
+    let fcount = |days: u16| feats.iter().filter(|f| f.min_day < days).count() as i64;
+    let f7 = fcount(7);
+    let f30 = fcount(30);
+    let week_feats: Vec<i64> = (0..N_WEEKS)
+        .map(|w| feats.iter().filter(|f| f.weeks & (1 << w) != 0).count() as i64)
+        .collect();
+    let peak = week_feats.iter().copied().max().unwrap_or(0);
+
+    let has_events = acc.n > 0;
+    let since_last = has_events.then(|| (t - acc.last) as f64 / MICROS_PER_DAY as f64);
+    let start = signup.or(has_events.then_some(acc.first));
+    let tenure = start.map(|s| (t - s) as f64 / MICROS_PER_DAY as f64);
+
+    let trailing4 = weeks[1..=4].iter().sum::<i64>() as f64 / 4.0;
+    let bw = tenure.map_or(0, |d| ((d / 7.0).floor() as i64).clamp(0, 11)) as usize;
+    let base: Vec<f64> = weeks[1..=bw].iter().map(|x| *x as f64).collect();
+    let base_mean = (bw > 0).then(|| base.iter().sum::<f64>() / bw as f64);
+    let base_median = median(&mut base.clone());
+    let w0 = weeks[0] as f64;
+    let wow = (weeks[1] > 0).then(|| (w0 - weeks[1] as f64) / weeks[1] as f64);
+    let vs_base = base_mean.filter(|m| *m > 0.0).map(|m| (w0 - m) / m);
+
+    let bits84 = acc.day_bits & ((1u128 << 84) - 1);
+    let active_weeks = (0..12).filter(|w| (bits84 >> (7 * w)) & 0x7f != 0).count() as i64;
+    let mut longest = 0i64;
+    let mut run = 0i64;
+    for d in 0..84 {
+        if bits84 >> d & 1 == 1 {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    let current_streak = i64::from(acc.day_bits.trailing_ones());
+
+    let points: f64 = ctx
+        .cfg
+        .milestones
+        .iter()
+        .enumerate()
+        .take(64)
+        .filter(|(i, _)| acc.milestones >> i & 1 == 1)
+        .map(|(_, m)| m.points)
+        .sum();
+    let nano = |v: i128| v as f64 / 1e9;
+
+    let mut counts = vec![
+        s7,
+        s28,
+        i64::from((acc.day_bits & ((1u128 << 30) - 1)).count_ones()),
+        f7,
+        f30,
+        peak,
+        cnt("*", 28),
+        cnt("invite_sent", 30),
+        cnt("pricing_page_view", 14),
+        cnt("locked_feature_click", 14),
+        cnt("support_ticket", 7),
+    ];
+    counts.extend(weeks);
+    counts.extend([
+        bw as i64,
+        active_weeks,
+        longest,
+        current_streak,
+        week_feats[0],
+        sessions.len() as i64,
+        acc.n as i64,
+        cnt("*", 7),
+        acc.milestones.count_ones() as i64,
+    ]);
+    for (_, key, days) in &SIGNAL_COLUMNS[4..] {
+        counts.push(cnt(key, *days));
+    }
+    let floats = vec![
+        Some(s28 as f64 / 4.0),
+        (ctx.catalog_size > 0).then(|| f30 as f64 / ctx.catalog_size as f64),
+        (s28 > 0).then(|| len28 as f64 / 60e6 / s28 as f64),
+        since_last,
+        median_gap,
+        tenure,
+        Some(trailing4),
+        base_mean,
+        base_median,
+        wow,
+        vs_base,
+        (s28 > 0).then(|| ev28_sess as f64 / s28 as f64),
+        ctx.has_revenue.then(|| nano(acc.revenue)),
+        ctx.has_revenue.then(|| nano(acc.revenue_30d)),
+        Some(points.min(100.0)),
+    ];
+    let ints = vec![since_last.map(|d| d.floor() as i64)];
+
+    let aggs = ctx
+        .plan
+        .aggs()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| match a {
+            Agg::EventCount { .. } => {
+                ctx.compiled.slot_of_agg[i].map_or(0.0, |s| f64::from(counters[s as usize]))
+            }
+            Agg::DistinctFeatures { days } => {
+                let d = u16::try_from(*days).unwrap_or(u16::MAX);
+                feats
+                    .iter()
+                    .filter(|f| f.min_day < d || (d == u16::MAX))
+                    .count() as f64
+            }
+            Agg::SessionCount { days } => sessions
+                .iter()
+                .filter(|s| day_of(s.start) < i64::from(*days))
+                .count() as f64,
+            Agg::AvgWeeklySessions { days } => {
+                let n = sessions
+                    .iter()
+                    .filter(|s| day_of(s.start) < i64::from(*days))
+                    .count() as f64;
+                n / (f64::from(*days) / 7.0)
+            }
+            Agg::ActiveDays { days } => {
+                let mask = if *days >= 128 {
+                    u128::MAX
+                } else {
+                    (1u128 << days) - 1
+                };
+                f64::from((acc.day_bits & mask).count_ones())
+            }
+        })
+        .collect();
+    Row {
+        counts,
+        ints,
+        floats,
+        aggs,
+    }
+}
+
+/// Spreads rows into columns following [`layout`].
+pub(crate) fn columns(
+    rows: &[Row],
+    accounts: &[Option<String>],
+    account_users: &[[Option<i64>; 3]],
+) -> Vec<(String, Column)> {
+    layout()
+        .into_iter()
+        .map(|(name, kind)| {
+            let col = match kind {
+                Kind::C(i) => Column::Count(rows.iter().map(|r| r.counts[i]).collect()),
+                Kind::I(i) => Column::Int(rows.iter().map(|r| r.ints[i]).collect()),
+                Kind::F(i) => Column::Float(rows.iter().map(|r| r.floats[i]).collect()),
+                Kind::Account => Column::Str(accounts.to_vec()),
+                Kind::AccountUsers(i) => Column::Int(account_users.iter().map(|a| a[i]).collect()),
+            };
+            (name, col)
+        })
+        .collect()
+}

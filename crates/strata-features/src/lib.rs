@@ -1,0 +1,339 @@
+//! The strata event engine: Parquet events in, one row of features per user out.
+//!
+//! The principal entry point is [`compute`], which takes an opened
+//! [`strata_io::EventSource`], the optional users table, the [`strata_core::Config`]
+//! and a [`Plan`] of run-time aggregates, and makes one parallel pass over the row
+//! groups. Each worker folds rows into per-user accumulators ([`acc::UserAcc`])
+//! whose updates commute, so the result is the same whatever the thread count; the
+//! partials are merged and turned into a [`FeatureTable`] plus the plan's aggregate
+//! values and a [`DataQuality`] summary.
+//!
+//! Memory grows with users (and their sessions and features), never with events.
+
+pub mod acc;
+mod engine;
+mod finalize;
+pub mod plan;
+pub mod quality;
+pub mod table;
+
+pub use plan::{Agg, AggId, Plan, PlanError};
+pub use quality::DataQuality;
+pub use table::{Column, FeatureTable};
+
+use engine::{Compiled, Interners, Partial, Scan};
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use strata_core::{AsOf, Config, MICROS_PER_DAY};
+use strata_io::{EventSource, IoError, UserKey, UsersTable};
+
+/// What can stop the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Reading the input failed.
+    #[error(transparent)]
+    Io(#[from] IoError),
+    /// There is nothing to take the as-of time from.
+    #[error("the events have no row with a timestamp and the users table no signup_at, so there is no default as-of time; pass --as-of")]
+    NoAsOf,
+    /// The users table and the events disagree on the kind of user id.
+    #[error("user_id is {events} in the events but {users} in the users table; use one kind of id in both")]
+    KeyKinds {
+        /// Kind in the events.
+        events: &'static str,
+        /// Kind in the users table.
+        users: &'static str,
+    },
+}
+
+/// Everything [`compute`] needs.
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    /// The events.
+    pub source: &'a EventSource,
+    /// The users table, if any.
+    pub users: Option<&'a UsersTable>,
+    /// The config.
+    pub config: &'a Config,
+    /// The as-of time; `None` means the latest event timestamp.
+    pub as_of: Option<AsOf>,
+    /// The aggregates to compute beside the default features.
+    pub plan: &'a Plan,
+    /// Called with the number of rows of each decoded batch.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+}
+
+impl std::fmt::Debug for Input<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input")
+            .field("as_of", &self.as_of)
+            .field("plan", &self.plan)
+            .finish()
+    }
+}
+
+/// The engine's result.
+#[derive(Debug)]
+pub struct Output {
+    /// The as-of time used.
+    pub as_of: AsOf,
+    /// The default feature table (docs/features.md).
+    pub table: FeatureTable,
+    /// One column per aggregate of the plan, in plan order, aligned with `table`.
+    pub aggs: Vec<Vec<f64>>,
+    /// The data-quality summary.
+    pub quality: DataQuality,
+}
+
+/// The latest event timestamp: row-group statistics where they are exact, else a
+/// pass over the timestamp column alone.
+pub fn latest_event_time(source: &EventSource) -> Result<Option<i64>, EngineError> {
+    let groups = source.row_groups();
+    let maxes: Result<Vec<Option<i64>>, IoError> = groups
+        .par_iter()
+        .map(|rg| {
+            if let Some(m) = source.row_group_max_ts(*rg) {
+                return Ok(Some(m));
+            }
+            let mut best: Option<i64> = None;
+            source.read_row_group_ts(*rg, |ts| {
+                if let Some(m) = arrow_arith_max(&ts) {
+                    best = Some(best.map_or(m, |b: i64| b.max(m)));
+                }
+                Ok(())
+            })?;
+            Ok(best)
+        })
+        .collect();
+    Ok(maxes?.into_iter().flatten().max())
+}
+
+fn arrow_arith_max(a: &arrow_array::Int64Array) -> Option<i64> {
+    use arrow_array::Array;
+    (0..a.len())
+        .filter(|i| a.is_valid(*i))
+        .map(|i| a.value(i))
+        .max()
+}
+
+/// Runs the engine.
+pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
+    let cfg = input.config;
+    // The default plan first, so its aggregates keep fixed ids; the caller's after.
+    let mut plan = Plan::default_features();
+    let mut caller_ids = Vec::with_capacity(input.plan.aggs().len());
+    for a in input.plan.aggs() {
+        // The caller's plan validated these already.
+        caller_ids.push(
+            plan.add(a.clone())
+                .map_err(|_| EngineError::NoAsOf)
+                .map(|id| id.0)
+                .unwrap_or(0),
+        );
+    }
+    let (as_of, as_of_source) = match input.as_of {
+        Some(t) => (t, "--as-of"),
+        None => match latest_event_time(input.source)? {
+            Some(t) => (AsOf(t), "latest event"),
+            None => match input
+                .users
+                .and_then(|u| u.signup.iter().flatten().max().copied())
+            {
+                Some(t) => (AsOf(t), "latest signup (no events)"),
+                None => return Err(EngineError::NoAsOf),
+            },
+        },
+    };
+    let compiled = Compiled::new(&plan, cfg);
+    let shared = Mutex::new(Interners::default());
+    let scan = Scan {
+        source: input.source,
+        compiled: &compiled,
+        as_of,
+        gap_us: cfg.session_gap_secs * 1_000_000,
+        shared: &shared,
+        progress: input.progress,
+    };
+    let mut part: Partial = scan.run()?;
+    let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let n_slots = compiled.n_slots;
+    part.users.resize_with(g.user_keys.len(), Default::default);
+    part.counters.resize(g.user_keys.len() * n_slots, 0);
+
+    let string_keys = match input.users {
+        Some(u) if !u.keys.is_empty() => {
+            let users_str = matches!(u.keys[0], UserKey::Str(_));
+            if !g.user_keys.is_empty() && users_str != input.source.string_users() {
+                let kind = |s: bool| if s { "a string" } else { "an integer" };
+                return Err(EngineError::KeyKinds {
+                    events: kind(input.source.string_users()),
+                    users: kind(users_str),
+                });
+            }
+            users_str
+        }
+        _ => input.source.string_users(),
+    };
+
+    // Who gets a row.
+    let mut q = DataQuality {
+        as_of: as_of.to_rfc3339(),
+        as_of_source: as_of_source.to_string(),
+        event_files: input
+            .source
+            .paths()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        ..DataQuality::default()
+    };
+    // (key, accumulator index, signup, account from the users table)
+    let mut out_users: Vec<(UserKey, Option<usize>, Option<i64>, Option<String>)> = Vec::new();
+    let mut in_table = vec![false; g.user_keys.len()];
+    let acc_index = |k: &UserKey| -> Option<usize> {
+        match k {
+            UserKey::Str(s) => g.user_str.get(s).map(|i| *i as usize),
+            UserKey::Int(i) => g.user_int.get(i).map(|i| *i as usize),
+        }
+    };
+    if let Some(u) = input.users {
+        q.users_files = u.paths.iter().map(|p| p.display().to_string()).collect();
+        q.users_rows_null_id = u.skipped_null_user;
+        for (i, k) in u.keys.iter().enumerate() {
+            let idx = acc_index(k);
+            if let Some(ix) = idx {
+                in_table[ix] = true;
+            }
+            let signup = u.signup[i];
+            if signup.is_some_and(|s| s > as_of.0) {
+                q.users_signing_up_after_as_of += 1;
+                q.events_before_signup += idx.map_or(0, |ix| part.users[ix].n);
+                continue;
+            }
+            if idx.is_none_or(|ix| part.users[ix].n == 0) {
+                q.users_without_events += 1;
+            }
+            out_users.push((k.clone(), idx, signup, u.account[i].clone()));
+        }
+    }
+    for (ix, k) in g.user_keys.iter().enumerate() {
+        if !in_table[ix] && part.users[ix].n > 0 {
+            if input.users.is_some() {
+                q.users_missing_from_users_table += 1;
+            }
+            out_users.push((k.clone(), Some(ix), None, None));
+        }
+    }
+    out_users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+    // The feature catalog.
+    let mut in_catalog = vec![false; g.feature_names.len()];
+    let mut seen = vec![false; g.feature_names.len()];
+    for a in &part.users {
+        for f in &a.features {
+            seen[f.code as usize] = true;
+        }
+    }
+    q.features_seen = seen.iter().filter(|s| **s).count() as u64;
+    let catalog_size = match &cfg.catalog {
+        Some(cat) => {
+            for (i, name) in g.feature_names.iter().enumerate() {
+                in_catalog[i] = cat.binary_search_by(|c| c.as_str().cmp(name)).is_ok();
+            }
+            cat.len()
+        }
+        None => {
+            in_catalog.copy_from_slice(&seen);
+            q.features_seen as usize
+        }
+    };
+    q.catalog_size = catalog_size as u64;
+    for c in ["session_id", "feature", "account_id", "revenue"] {
+        if !input.source.has_column(c) {
+            q.missing_optional_columns.push(c.to_string());
+        }
+    }
+
+    let ctx = finalize::RowCtx {
+        t: as_of,
+        plan: &plan,
+        compiled: &compiled,
+        cfg,
+        in_catalog: &in_catalog,
+        catalog_size,
+        has_revenue: input.source.has_column("revenue"),
+    };
+    let empty = acc::UserAcc::default();
+    let zero = vec![0u32; n_slots];
+    let rows: Vec<finalize::Row> = out_users
+        .par_iter()
+        .map(|(_, idx, signup, _)| match idx {
+            Some(ix) => {
+                let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
+                finalize::row(&ctx, &part.users[*ix], c, *signup)
+            }
+            None => finalize::row(&ctx, &empty, &zero, *signup),
+        })
+        .collect();
+
+    // Accounts: the users table's, else the account of the user's latest event.
+    let accounts: Vec<Option<String>> = out_users
+        .iter()
+        .map(|(_, idx, _, table_acct)| {
+            table_acct.clone().or_else(|| {
+                idx.and_then(|ix| part.users[ix].account)
+                    .and_then(|(_, h)| g.accounts.get(&h))
+                    .map(|s| s.to_string())
+            })
+        })
+        .collect();
+    let mut per_account: HashMap<&str, [i64; 3]> = HashMap::new();
+    for (r, a) in rows.iter().zip(&accounts) {
+        if let Some(a) = a {
+            let e = per_account.entry(a.as_str()).or_insert([0; 3]);
+            e[0] += 1;
+            let since = r.floats[3];
+            if since.is_some_and(|d| d < 7.0) {
+                e[1] += 1;
+            }
+            if since.is_some_and(|d| d < 30.0) {
+                e[2] += 1;
+            }
+        }
+    }
+    let account_users: Vec<[Option<i64>; 3]> = accounts
+        .iter()
+        .map(|a| match a.as_deref().and_then(|a| per_account.get(a)) {
+            Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
+            None => [None; 3],
+        })
+        .collect();
+
+    let columns = finalize::columns(&rows, &accounts, &account_users);
+    let aggs: Vec<Vec<f64>> = caller_ids
+        .iter()
+        .map(|&id| rows.iter().map(|r| r.aggs[id]).collect())
+        .collect();
+    let c = &part.counts;
+    q.rows_read = c.rows_read;
+    q.rows_skipped = quality::Skipped {
+        null_user_id: c.null_user,
+        null_timestamp: c.null_timestamp,
+        after_as_of: c.after_as_of,
+    };
+    q.rows_used = c.rows_read - c.null_user - c.null_timestamp - c.after_as_of;
+    q.duplicate_rows = c.duplicate_rows;
+    q.users_out = out_users.len() as u64;
+    let _ = MICROS_PER_DAY;
+    Ok(Output {
+        as_of,
+        table: FeatureTable {
+            keys: out_users.into_iter().map(|u| u.0).collect(),
+            string_keys,
+            columns,
+        },
+        aggs,
+        quality: q,
+    })
+}

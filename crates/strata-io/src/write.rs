@@ -1,0 +1,129 @@
+use crate::IoError;
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Refuses an output path whose folder does not exist, that is a folder, or that
+/// names one of the inputs (which would be overwritten).
+pub fn check_output_path(out: &Path, inputs: &[PathBuf]) -> Result<(), IoError> {
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(IoError::BadOutput {
+            path: out.to_path_buf(),
+            what: format!(
+                "the output folder {} does not exist; create it first",
+                parent.display()
+            ),
+        });
+    }
+    if out.is_dir() {
+        return Err(IoError::BadOutput {
+            path: out.to_path_buf(),
+            what: "is a folder; give a file name".into(),
+        });
+    }
+    let canon_out = parent
+        .canonicalize()
+        .ok()
+        .map(|p| p.join(out.file_name().unwrap_or_default()));
+    for input in inputs {
+        let same = match (&canon_out, input.canonicalize()) {
+            (Some(o), Ok(i)) => *o == i,
+            _ => out == input,
+        };
+        if same {
+            return Err(IoError::BadOutput {
+                path: out.to_path_buf(),
+                what: "is also an input; strata never writes over its inputs, choose another output path".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Writes `path` atomically: `write` fills a temporary file in the same folder, which
+/// is renamed over `path` only when it succeeded. On failure nothing is left behind.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<(), String>,
+) -> Result<(), IoError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let werr = |detail: String| IoError::Write {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| werr(e.to_string()))?;
+        write(&mut f).map_err(werr)?;
+        f.flush().map_err(|e| werr(e.to_string()))?;
+        f.sync_all().map_err(|e| werr(e.to_string()))?;
+        std::fs::rename(&tmp, path).map_err(|e| werr(e.to_string()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes one record batch as a Parquet file, atomically, with fixed writer settings so
+/// that equal batches give byte-identical files.
+pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch) -> Result<(), IoError> {
+    write_atomic(path, |f| {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(|e| e.to_string())?,
+            ))
+            .set_created_by("strata".to_string())
+            .build();
+        let mut w =
+            ArrowWriter::try_new(f, batch.schema(), Some(props)).map_err(|e| e.to_string())?;
+        w.write(batch).map_err(|e| e.to_string())?;
+        w.close().map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_inputs_and_missing_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("events.parquet");
+        std::fs::write(&input, b"x").unwrap();
+        assert!(check_output_path(&input, std::slice::from_ref(&input)).is_err());
+        let sneaky = dir.path().join("sub/../events.parquet");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(check_output_path(&sneaky, std::slice::from_ref(&input)).is_err());
+        assert!(check_output_path(&dir.path().join("nope/out.parquet"), &[]).is_err());
+        assert!(check_output_path(&dir.path().join("out.parquet"), &[input]).is_ok());
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.bin");
+        std::fs::write(&out, b"old").unwrap();
+        let r = write_atomic(&out, |_| Err("boom".into()));
+        assert!(r.is_err());
+        assert_eq!(std::fs::read(&out).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        write_atomic(&out, |f| f.write_all(b"new").map_err(|e| e.to_string())).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+    }
+}
