@@ -3,32 +3,15 @@ use crate::Failure;
 use strata_gen::{generate, GenParams};
 
 pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
-    std::fs::create_dir_all(&a.out).map_err(|e| {
-        Failure::Input(format!(
-            "cannot create output folder {}: {e}",
-            a.out.display()
-        ))
-    })?;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| Failure::Input(format!("cannot create output folder {}: {e}", a.out.display())))?;
     let data = a.out.join("data");
-    std::fs::create_dir_all(&data)
-        .map_err(|e| Failure::Internal(format!("cannot create {}: {e}", data.display())))?;
+    std::fs::create_dir_all(&data).map_err(|e| Failure::Internal(format!("cannot create {}: {e}", data.display())))?;
     let started = std::time::Instant::now();
-    let s = generate(
-        GenParams {
-            users: a.users,
-            days: a.days,
-            seed: a.seed,
-        },
-        &data,
-    )
-    .map_err(|e| Failure::Internal(e.to_string()))?;
+    let s = generate(GenParams { users: a.users, days: a.days, seed: a.seed }, &data)
+        .map_err(|e| Failure::Internal(e.to_string()))?;
     if !quiet {
-        eprintln!(
-            "sample: {} users, {} events in {}",
-            s.users,
-            s.events,
-            data.display()
-        );
+        eprintln!("sample: {} users, {} events in {}", s.users, s.events, data.display());
     }
     let features = a.out.join("features.parquet");
     let path = |f: &str| data.join(f).to_string_lossy().into_owned();

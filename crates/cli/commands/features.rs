@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use strata_core::{AsOf, Config};
 use strata_features::{compute, Input, Output, Plan};
 use strata_io::{
-    check_output_path, discover, read_users, write_atomic, write_parquet_atomic, EventColumns,
-    EventSource,
+    check_output_path, discover, read_users, write_atomic, write_parquet_atomic, EventColumns, EventSource,
 };
 
 /// Resolves the config file plus `--col-*` flags.
@@ -16,11 +15,7 @@ pub fn load_config(a: &InputArgs) -> Result<Config, Failure> {
         Some(p) => Config::from_file(p)?,
         None => Config::default(),
     };
-    for (name, v) in [
-        ("user_id", &a.col_user_id),
-        ("timestamp", &a.col_timestamp),
-        ("event", &a.col_event),
-    ] {
+    for (name, v) in [("user_id", &a.col_user_id), ("timestamp", &a.col_timestamp), ("event", &a.col_event)] {
         if let Some(v) = v {
             cfg.columns.set(name, v);
         }
@@ -30,21 +25,13 @@ pub fn load_config(a: &InputArgs) -> Result<Config, Failure> {
 
 /// `<dir>/<stem>.quality.json` beside an output file.
 pub fn quality_path(out: &Path) -> PathBuf {
-    let stem = out
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "features".into());
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "features".into());
     out.with_file_name(format!("{stem}.quality.json"))
 }
 
 /// Reads the inputs, runs the engine with `plan`, and returns its output; writes
 /// nothing.
-pub fn engine(
-    a: &InputArgs,
-    plan: &Plan,
-    outputs: &[&Path],
-    quiet: bool,
-) -> Result<Output, Failure> {
+pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Result<Output, Failure> {
     let cfg = load_config(a)?;
     let as_of = a
         .as_of
@@ -52,12 +39,7 @@ pub fn engine(
         .map(|s| AsOf::parse_rfc3339(s).map_err(|e| Failure::Input(format!("--as-of: {e}"))))
         .transpose()?;
     let event_paths = discover(&a.events)?;
-    let users_paths = a
-        .users
-        .as_deref()
-        .map(discover)
-        .transpose()?
-        .unwrap_or_default();
+    let users_paths = a.users.as_deref().map(discover).transpose()?.unwrap_or_default();
     let mut inputs = event_paths.clone();
     inputs.extend(users_paths);
     if let Some(c) = &a.config {
@@ -67,16 +49,15 @@ pub fn engine(
         check_output_path(out, &inputs)?;
     }
     let source = EventSource::open(&event_paths, &EventColumns::from_map(&cfg.columns))?;
-    let users = a
-        .users
-        .as_deref()
-        .map(|u| read_users(u, &cfg.columns))
-        .transpose()?;
+    let t0 = std::time::Instant::now();
+    let users = a.users.as_deref().map(|u| read_users(u, &cfg.columns)).transpose()?;
+    if std::env::var_os("STRATA_TRACE").is_some() {
+        eprintln!("trace: users table {:.3} s", t0.elapsed().as_secs_f64());
+    }
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
-        let b =
-            ProgressBar::with_draw_target(Some(source.total_rows()), ProgressDrawTarget::stderr());
+        let b = ProgressBar::with_draw_target(Some(source.total_rows()), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(
             "{spinner} reading events {bar:30} {human_pos}/{human_len} rows ({per_sec}, {eta})",
         ) {
@@ -85,32 +66,25 @@ pub fn engine(
         b
     };
     let tick = |n: u64| bar.inc(n);
-    let out = compute(Input {
-        source: &source,
-        users: users.as_ref(),
-        config: &cfg,
-        as_of,
-        plan,
-        progress: Some(&tick),
-    })?;
+    let out =
+        compute(Input { source: &source, users: users.as_ref(), config: &cfg, as_of, plan, progress: Some(&tick) })?;
     bar.finish_and_clear();
+    if std::env::var_os("STRATA_TRACE").is_some() {
+        for (phase, secs) in &out.timings {
+            eprintln!("trace: {phase} done at {secs:.3} s");
+        }
+    }
     Ok(out)
 }
 
 /// Writes the feature table and its quality summary.
 pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
-    let batch = out
-        .table
-        .to_record_batch()
-        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let batch = out.table.to_record_batch().map_err(|e| Failure::Internal(e.to_string()))?;
     write_parquet_atomic(path, &batch)?;
-    let json =
-        serde_json::to_string_pretty(&out.quality).map_err(|e| Failure::Internal(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&out.quality).map_err(|e| Failure::Internal(e.to_string()))?;
     write_atomic(&quality_path(path), |f| {
         use std::io::Write;
-        f.write_all(json.as_bytes())
-            .and_then(|_| f.write_all(b"\n"))
-            .map_err(|e| e.to_string())
+        f.write_all(json.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| e.to_string())
     })?;
     Ok(())
 }
@@ -118,7 +92,11 @@ pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
 pub fn run(a: FeaturesArgs, quiet: bool) -> Result<Output, Failure> {
     let qpath = quality_path(&a.out);
     let out = engine(&a.input, &Plan::new(), &[&a.out, &qpath], quiet)?;
+    let t0 = std::time::Instant::now();
     write_outputs(&out, &a.out)?;
+    if std::env::var_os("STRATA_TRACE").is_some() {
+        eprintln!("trace: write {:.3} s", t0.elapsed().as_secs_f64());
+    }
     if !quiet {
         eprintln!("{}", out.quality.brief());
         eprintln!(

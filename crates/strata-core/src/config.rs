@@ -148,15 +148,12 @@ impl ColumnMap {
 
     /// The name in the data for a contract column name.
     pub fn get<'a>(&'a self, contract_name: &'a str) -> &'a str {
-        self.map
-            .get(contract_name)
-            .map_or(contract_name, String::as_str)
+        self.map.get(contract_name).map_or(contract_name, String::as_str)
     }
 
     /// Maps a contract column to the data's name.
     pub fn set(&mut self, contract_name: &str, data_name: &str) {
-        self.map
-            .insert(contract_name.to_string(), data_name.to_string());
+        self.map.insert(contract_name.to_string(), data_name.to_string());
     }
 }
 
@@ -208,10 +205,7 @@ pub fn default_milestones() -> Vec<Milestone> {
         ("integration_connected", 15.0),
     ]
     .into_iter()
-    .map(|(e, p)| Milestone {
-        event: e.to_string(),
-        points: p,
-    })
+    .map(|(e, p)| Milestone { event: e.to_string(), points: p })
     .collect()
 }
 
@@ -251,10 +245,8 @@ enum OneOrMany {
 impl Config {
     /// Reads and validates a config file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.to_path_buf(), source })?;
         Config::from_str_at(&text, path)
     }
 
@@ -262,17 +254,9 @@ impl Config {
     pub fn from_str_at(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
-            ConfigError::Parse {
-                path: path.to_path_buf(),
-                line,
-                col,
-                message: e.message().trim().to_string(),
-            }
+            ConfigError::Parse { path: path.to_path_buf(), line, col, message: e.message().trim().to_string() }
         })?;
-        let invalid = |message: String| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        };
+        let invalid = |message: String| ConfigError::Invalid { path: path.to_path_buf(), message };
         let mut cfg = Config::default();
         for (k, v) in raw.columns {
             if !ColumnMap::KNOWN.contains(&k.as_str()) {
@@ -282,28 +266,21 @@ impl Config {
                 )));
             }
             if v.is_empty() {
-                return Err(invalid(format!(
-                    "[columns] {k} maps to an empty column name"
-                )));
+                return Err(invalid(format!("[columns] {k} maps to an empty column name")));
             }
             cfg.columns.set(&k, &v);
         }
         for (k, v) in raw.signals {
             let sig = Signal::from_key(&k).ok_or_else(|| {
                 let keys: Vec<_> = Signal::ALL.iter().map(|s| s.key()).collect();
-                invalid(format!(
-                    "[signals] has unknown key '{k}'; signal keys are: {}",
-                    keys.join(", ")
-                ))
+                invalid(format!("[signals] has unknown key '{k}'; signal keys are: {}", keys.join(", ")))
             })?;
             let names = match v {
                 OneOrMany::One(s) => vec![s],
                 OneOrMany::Many(v) => v,
             };
             if names.is_empty() {
-                return Err(invalid(format!(
-                    "[signals] {k} maps to an empty list of event names"
-                )));
+                return Err(invalid(format!("[signals] {k} maps to an empty list of event names")));
             }
             cfg.signals.insert(sig, names);
         }
@@ -337,10 +314,7 @@ impl Config {
 
     /// The event names that count as `signal` in the data.
     pub fn signal_events(&self, signal: Signal) -> Vec<String> {
-        self.signals
-            .get(&signal)
-            .cloned()
-            .unwrap_or_else(|| vec![signal.key().to_string()])
+        self.signals.get(&signal).cloned().unwrap_or_else(|| vec![signal.key().to_string()])
     }
 
     /// The event names that `events.<name>(...)` counts: a signal key's mapped names,
@@ -389,15 +363,9 @@ points = 40
         .unwrap();
         assert_eq!(cfg.columns.get("user_id"), "distinct_id");
         assert_eq!(cfg.columns.get("timestamp"), "timestamp");
-        assert_eq!(
-            cfg.signal_events(Signal::PricingPageView),
-            vec!["Pricing Viewed", "pricing_page_viewed"]
-        );
+        assert_eq!(cfg.signal_events(Signal::PricingPageView), vec!["Pricing Viewed", "pricing_page_viewed"]);
         assert_eq!(cfg.signal_events(Signal::InviteSent), vec!["Invite Sent"]);
-        assert_eq!(
-            cfg.signal_events(Signal::SupportTicket),
-            vec!["support_ticket"]
-        );
+        assert_eq!(cfg.signal_events(Signal::SupportTicket), vec!["support_ticket"]);
         assert_eq!(cfg.event_names_for("signup"), vec!["signup"]);
         assert_eq!(cfg.catalog, Some(vec!["a".into(), "b".into()]));
         assert_eq!(cfg.session_gap_secs, 2700);
@@ -411,11 +379,9 @@ points = 40
         assert!(msg.starts_with("x.toml:2:"), "{msg}");
         let err = Config::from_str_at("[colums]\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("colums"), "{err}");
-        let err =
-            Config::from_str_at("[signals]\npricing = \"x\"\n", Path::new("x.toml")).unwrap_err();
+        let err = Config::from_str_at("[signals]\npricing = \"x\"\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("unknown key 'pricing'"), "{err}");
-        let err = Config::from_str_at("[features]\nsession_gap_minutes = 0\n", Path::new("x.toml"))
-            .unwrap_err();
+        let err = Config::from_str_at("[features]\nsession_gap_minutes = 0\n", Path::new("x.toml")).unwrap_err();
         assert!(err.to_string().contains("positive"), "{err}");
     }
 }

@@ -91,19 +91,14 @@ fn format_rfc3339(us: Micros) -> String {
 }
 
 fn parse_rfc3339(s: &str) -> Result<Micros, String> {
-    let bad = || {
-        format!("'{s}' is not an RFC 3339 time; write it like 2026-11-30T00:00:00Z or 2026-11-30")
-    };
+    let bad = || format!("'{s}' is not an RFC 3339 time; write it like 2026-11-30T00:00:00Z or 2026-11-30");
     let b = s.trim().as_bytes();
     let num = |r: std::ops::Range<usize>| -> Result<i64, String> {
         let part = b.get(r).ok_or_else(bad)?;
         if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return Err(bad());
         }
-        std::str::from_utf8(part)
-            .map_err(|_| bad())?
-            .parse::<i64>()
-            .map_err(|_| bad())
+        std::str::from_utf8(part).map_err(|_| bad())?.parse::<i64>().map_err(|_| bad())
     };
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
@@ -169,10 +164,7 @@ mod tests {
     fn window_is_half_open() {
         let t = AsOf(100 * MICROS_PER_DAY);
         assert!(t.in_last_days(t.0, 7), "T itself is in");
-        assert!(
-            !t.in_last_days(t.0 - 7 * MICROS_PER_DAY, 7),
-            "T - 7d is out"
-        );
+        assert!(!t.in_last_days(t.0 - 7 * MICROS_PER_DAY, 7), "T - 7d is out");
         assert!(t.in_last_days(t.0 - 7 * MICROS_PER_DAY + 1, 7));
         assert!(!t.in_last_days(t.0 + 1, 7), "after T is out");
         assert_eq!(t.day_index(t.0 - 1), 0);
@@ -188,14 +180,7 @@ mod tests {
         let t2 = AsOf::parse_rfc3339("2026-11-30T14:34:56.25+02:00").unwrap();
         assert_eq!(t2.0, t.0 + 250_000);
         assert_eq!(AsOf::parse_rfc3339("1970-01-02").unwrap().0, MICROS_PER_DAY);
-        for s in [
-            "",
-            "yesterday",
-            "2026-13-01",
-            "2026-02-30",
-            "2026-11-30T25:00:00Z",
-            "2026-11-30T10:00:00",
-        ] {
+        for s in ["", "yesterday", "2026-13-01", "2026-02-30", "2026-11-30T25:00:00Z", "2026-11-30T10:00:00"] {
             assert!(AsOf::parse_rfc3339(s).is_err(), "{s}");
         }
     }

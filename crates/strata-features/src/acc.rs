@@ -96,14 +96,7 @@ impl UserAcc {
                 f.min_day = f.min_day.min(d);
                 f.weeks |= wbit;
             }
-            Err(i) => self.features.insert(
-                i,
-                FeatUse {
-                    code,
-                    min_day: d,
-                    weeks: wbit,
-                },
-            ),
+            Err(i) => self.features.insert(i, FeatUse { code, min_day: d, weeks: wbit }),
         }
     }
 
@@ -124,17 +117,7 @@ impl UserAcc {
                 s.end = s.end.max(ts);
                 s.count += 1;
             }
-            Err(i) => self.id_sessions.insert(
-                i,
-                IdSess {
-                    sid,
-                    s: Sess {
-                        start: ts,
-                        end: ts,
-                        count: 1,
-                    },
-                },
-            ),
+            Err(i) => self.id_sessions.insert(i, IdSess { sid, s: Sess { start: ts, end: ts, count: 1 } }),
         }
     }
 
@@ -219,20 +202,12 @@ fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
                 last.end = last.end.max(ts);
                 last.count += 1;
             } else {
-                v.push(Sess {
-                    start: ts,
-                    end: ts,
-                    count: 1,
-                });
+                v.push(Sess { start: ts, end: ts, count: 1 });
             }
             return;
         }
     } else {
-        v.push(Sess {
-            start: ts,
-            end: ts,
-            count: 1,
-        });
+        v.push(Sess { start: ts, end: ts, count: 1 });
         return;
     }
     // `i` = first session starting after ts.
@@ -256,14 +231,7 @@ fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
             n.start = ts;
             n.count += 1;
         }
-        (false, false) => v.insert(
-            i,
-            Sess {
-                start: ts,
-                end: ts,
-                count: 1,
-            },
-        ),
+        (false, false) => v.insert(i, Sess { start: ts, end: ts, count: 1 }),
     }
 }
 
@@ -285,21 +253,7 @@ mod tests {
         let mut sorted = pts;
         sorted.sort_unstable();
         let expect = sessions_of(&sorted, 30);
-        assert_eq!(
-            expect,
-            vec![
-                Sess {
-                    start: 0,
-                    end: 160,
-                    count: 8
-                },
-                Sess {
-                    start: 300,
-                    end: 300,
-                    count: 1
-                }
-            ]
-        );
+        assert_eq!(expect, vec![Sess { start: 0, end: 160, count: 8 }, Sess { start: 300, end: 300, count: 1 }]);
         assert_eq!(sessions_of(&pts, 30), expect);
         let mut rev = sorted;
         rev.reverse();

@@ -4,14 +4,15 @@ use crate::acc::{UserAcc, WEEKS};
 use crate::plan::{Agg, Plan};
 use crate::quality::Counts;
 use crate::EngineError;
-use arrow_array::Array;
+use arrow_array::{Array, Int64Array, StringArray};
 use foldhash::HashMap;
 use rayon::prelude::*;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::sync::Mutex;
 use strata_core::{AsOf, Config, MICROS_PER_DAY, MICROS_PER_WEEK};
-use strata_io::{DictColumn, EventBatch, EventSource, KeyColumn, UserKey};
+use strata_io::{EventBatch, EventSource, KeyColumn, UserKey};
 
 /// Hash for string session ids and account ids: fixed seed, so the same on every run.
 pub(crate) fn stable_hash(s: &str) -> u64 {
@@ -38,6 +39,13 @@ pub(crate) struct Interners {
 }
 
 impl Interners {
+    fn user_str(&mut self, s: &str) -> u32 {
+        if let Some(i) = self.user_str.get(s) {
+            return *i;
+        }
+        self.user(UserKey::Str(s.into()))
+    }
+
     fn user(&mut self, key: UserKey) -> u32 {
         let next = self.user_keys.len() as u32;
         let id = match &key {
@@ -85,10 +93,7 @@ impl Compiled {
                     None => c.any_slots.push((slot, i64::from(*days))),
                     Some(names) => {
                         for n in names {
-                            c.by_name
-                                .entry(n)
-                                .or_default()
-                                .push((slot, i64::from(*days)));
+                            c.by_name.entry(n).or_default().push((slot, i64::from(*days)));
                         }
                     }
                 }
@@ -115,6 +120,7 @@ impl Compiled {
 /// One worker's partial result.
 #[derive(Debug, Default)]
 pub(crate) struct Partial {
+    pub cache: Caches,
     pub users: Vec<UserAcc>,
     pub counters: Vec<u32>,
     pub counts: Counts,
@@ -188,60 +194,66 @@ impl Scan<'_> {
         // Resolve this batch's dictionaries to global codes under one lock each.
         let (user_ids, ev_info, feat_codes, acct_hash) = {
             let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-            let user_ids = resolve_users(&mut g, &b.user);
-            let ev_info: Vec<EventInfo> = (0..b.event.values.len())
-                .map(|k| {
-                    if b.event.values.is_null(k) {
-                        return EventInfo::default();
-                    }
-                    let name = b.event.values.value(k);
-                    if let Some((_, info)) = g.events.get(name) {
-                        return info.clone();
-                    }
-                    let info = self.compiled.info(name);
-                    let code = g.events.len() as u32;
-                    g.events.insert(name.into(), (code, info.clone()));
-                    info
-                })
-                .collect();
-            let feat_codes: Option<Vec<u32>> = b.feature.as_ref().map(|f| {
-                (0..f.values.len())
+            let user_ids = match &b.user {
+                KeyColumn::Dict(d) => UserIds::Dict(part.cache.users.get(&d.values, |v| {
+                    (0..v.len()).map(|k| if v.is_null(k) { u32::MAX } else { g.user_str(v.value(k)) }).collect()
+                })),
+                KeyColumn::Int(a) => UserIds::Rows(resolve_int_users(&mut g, a)),
+            };
+            let ev_info = part.cache.events.get(&b.event.values, |v| {
+                (0..v.len())
                     .map(|k| {
-                        if f.values.is_null(k) {
-                            return u32::MAX;
+                        if v.is_null(k) {
+                            return EventInfo::default();
                         }
-                        let name = f.values.value(k);
-                        if let Some(c) = g.features.get(name) {
-                            return *c;
+                        let name = v.value(k);
+                        if let Some((_, info)) = g.events.get(name) {
+                            return info.clone();
                         }
-                        let c = g.feature_names.len() as u32;
-                        g.features.insert(name.into(), c);
-                        g.feature_names.push(name.into());
-                        c
+                        let info = self.compiled.info(name);
+                        let code = g.events.len() as u32;
+                        g.events.insert(name.into(), (code, info.clone()));
+                        info
                     })
                     .collect()
             });
-            let acct_hash: Option<Vec<Option<u64>>> = b.account.as_ref().map(|a| match a {
-                KeyColumn::Dict(d) => (0..d.values.len())
-                    .map(|k| {
-                        (!d.values.is_null(k)).then(|| {
-                            let s = d.values.value(k);
-                            let h = stable_hash(s);
-                            g.accounts.entry(h).or_insert_with(|| s.into());
-                            h
+            let feat_codes = b.feature.as_ref().map(|f| {
+                part.cache.features.get(&f.values, |v| {
+                    (0..v.len())
+                        .map(|k| {
+                            if v.is_null(k) {
+                                return u32::MAX;
+                            }
+                            let name = v.value(k);
+                            if let Some(c) = g.features.get(name) {
+                                return *c;
+                            }
+                            let c = g.feature_names.len() as u32;
+                            g.features.insert(name.into(), c);
+                            g.feature_names.push(name.into());
+                            c
                         })
-                    })
-                    .collect(),
-                KeyColumn::Int(_) => Vec::new(),
+                        .collect()
+                })
             });
+            let acct_hash = match &b.account {
+                Some(KeyColumn::Dict(d)) => Some(part.cache.accounts.get(&d.values, |v| {
+                    (0..v.len())
+                        .map(|k| {
+                            (!v.is_null(k)).then(|| {
+                                let s = v.value(k);
+                                let h = stable_hash(s);
+                                g.accounts.entry(h).or_insert_with(|| s.into());
+                                h
+                            })
+                        })
+                        .collect()
+                })),
+                _ => None,
+            };
             (user_ids, ev_info, feat_codes, acct_hash)
         };
-        let n_users = self
-            .shared
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .user_keys
-            .len();
+        let n_users = self.shared.lock().unwrap_or_else(|e| e.into_inner()).user_keys.len();
         let n_slots = self.compiled.n_slots;
         part.ensure(n_users, n_slots);
 
@@ -255,10 +267,19 @@ impl Scan<'_> {
                 part.counts.null_timestamp += 1;
                 continue;
             }
-            let Some(u) = user_ids.get(row).copied().flatten() else {
+            let u = match &user_ids {
+                UserIds::Dict(map) => match &b.user {
+                    KeyColumn::Dict(d) if d.keys.is_valid(row) => {
+                        map.get(d.keys.value(row) as usize).copied().unwrap_or(u32::MAX)
+                    }
+                    _ => u32::MAX,
+                },
+                UserIds::Rows(v) => v[row],
+            };
+            if u == u32::MAX {
                 part.counts.null_user += 1;
                 continue;
-            };
+            }
             let when = ts.value(row);
             if when > t {
                 part.counts.after_as_of += 1;
@@ -271,11 +292,7 @@ impl Scan<'_> {
             let acc = &mut part.users[ui];
             acc.touch(when, day);
 
-            let ek = if ev_keys.is_valid(row) {
-                ev_keys.value(row)
-            } else {
-                -1
-            };
+            let ek = if ev_keys.is_valid(row) { ev_keys.value(row) } else { -1 };
             if ek >= 0 {
                 if let Some(info) = ev_info.get(ek as usize) {
                     acc.milestones |= info.milestones;
@@ -326,16 +343,12 @@ impl Scan<'_> {
                         .keys
                         .is_valid(row)
                         .then(|| {
-                            acct_hash
-                                .as_ref()
-                                .and_then(|v| v.get(d.keys.value(row) as usize).copied().flatten())
+                            acct_hash.as_deref().and_then(|v| v.get(d.keys.value(row) as usize).copied().flatten())
                         })
                         .flatten(),
                     KeyColumn::Int(arr) => arr.is_valid(row).then(|| {
                         let v = arr.value(row);
-                        *int_accounts
-                            .entry(v)
-                            .or_insert_with(|| stable_hash(&v.to_string()))
+                        *int_accounts.entry(v).or_insert_with(|| stable_hash(&v.to_string()))
                     }),
                 };
                 if let Some(h) = h {
@@ -372,36 +385,66 @@ fn session_at(col: &Option<KeyColumn>, row: usize) -> Option<u64> {
     }
 }
 
-/// Global user index of every row (`None` for a null id).
-fn resolve_users(g: &mut Interners, col: &KeyColumn) -> Vec<Option<u32>> {
-    match col {
-        KeyColumn::Dict(DictColumn { keys, values }) => {
-            let map: Vec<Option<u32>> = (0..values.len())
-                .map(|k| (!values.is_null(k)).then(|| g.user(UserKey::Str(values.value(k).into()))))
-                .collect();
-            (0..keys.len())
-                .map(|r| {
-                    if keys.is_valid(r) {
-                        map.get(keys.value(r) as usize).copied().flatten()
-                    } else {
-                        None
-                    }
-                })
-                .collect()
-        }
-        KeyColumn::Int(a) => {
-            // Called under the lock: keep it to one hash per row.
-            let mut cache: HashMap<i64, u32> = HashMap::default();
-            (0..a.len())
-                .map(|r| {
-                    a.is_valid(r).then(|| {
-                        let v = a.value(r);
-                        *cache.entry(v).or_insert_with(|| g.user(UserKey::Int(v)))
-                    })
-                })
-                .collect()
-        }
+/// Global user index of every row of an integer id column (`u32::MAX` for null).
+fn resolve_int_users(g: &mut Interners, a: &Int64Array) -> Vec<u32> {
+    // Called under the lock: one hash per row into a batch-local cache.
+    let mut cache: HashMap<i64, u32> = HashMap::default();
+    (0..a.len())
+        .map(|r| {
+            if a.is_null(r) {
+                return u32::MAX;
+            }
+            let v = a.value(r);
+            *cache.entry(v).or_insert_with(|| g.user(UserKey::Int(v)))
+        })
+        .collect()
+}
+
+enum UserIds {
+    /// Per dictionary value.
+    Dict(Arc<Vec<u32>>),
+    /// Per row.
+    Rows(Vec<u32>),
+}
+
+/// The global codes of one dictionary's values, kept while the decoder hands out
+/// batches that share the dictionary (every batch of a dictionary-encoded row group).
+/// The cached array is held, so its buffers cannot be freed and reused by another
+/// dictionary while the pointers serve as its identity.
+#[derive(Debug)]
+pub(crate) struct DictCache<T> {
+    held: Option<StringArray>,
+    map: Arc<Vec<T>>,
+}
+
+impl<T> Default for DictCache<T> {
+    fn default() -> Self {
+        DictCache { held: None, map: Arc::new(Vec::new()) }
     }
+}
+
+impl<T> DictCache<T> {
+    fn get(&mut self, values: &StringArray, build: impl FnOnce(&StringArray) -> Vec<T>) -> Arc<Vec<T>> {
+        let same = self.held.as_ref().is_some_and(|h| {
+            h.len() == values.len()
+                && h.offsets().as_ptr() == values.offsets().as_ptr()
+                && h.values().as_ptr() == values.values().as_ptr()
+        });
+        if !same {
+            self.map = Arc::new(build(values));
+            self.held = Some(values.clone());
+        }
+        self.map.clone()
+    }
+}
+
+/// One worker's dictionary caches.
+#[derive(Debug, Default)]
+pub(crate) struct Caches {
+    users: DictCache<u32>,
+    events: DictCache<EventInfo>,
+    features: DictCache<u32>,
+    accounts: DictCache<Option<u64>>,
 }
 
 /// Number of weeks the per-week features cover.

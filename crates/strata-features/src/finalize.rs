@@ -16,6 +16,8 @@ pub(crate) struct RowCtx<'a> {
     pub in_catalog: &'a [bool],
     pub catalog_size: usize,
     pub has_revenue: bool,
+    /// (name, days, slot) of every default event count, looked up once.
+    pub slots: Vec<(&'static str, u32, usize)>,
 }
 
 /// Every value of one row, before it is spread into columns.
@@ -121,13 +123,9 @@ pub(crate) fn layout() -> Vec<(String, Kind)> {
     v
 }
 
-fn slot_for(plan: &Plan, compiled: &Compiled, name: &str, days: u32) -> Option<usize> {
-    let id = plan.aggs().iter().position(|a| {
-        *a == Agg::EventCount {
-            name: name.into(),
-            days,
-        }
-    })?;
+/// The count slot of `events.<name>(last_<days>_days)` in the compiled plan.
+pub(crate) fn slot_for(plan: &Plan, compiled: &Compiled, name: &str, days: u32) -> Option<usize> {
+    let id = plan.aggs().iter().position(|a| *a == Agg::EventCount { name: name.into(), days })?;
     compiled.slot_of_agg[id].map(|s| s as usize)
 }
 
@@ -137,11 +135,7 @@ fn median(v: &mut [f64]) -> Option<f64> {
     }
     v.sort_unstable_by(f64::total_cmp);
     let n = v.len();
-    Some(if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    })
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 /// Computes one user's row. `signup` is the users table's `signup_at`, if any.
@@ -169,35 +163,20 @@ pub(crate) fn row(ctx: &RowCtx<'_>, acc: &UserAcc, counters: &[u32], signup: Opt
             weeks[w as usize] += 1;
         }
     }
-    let mut gaps: Vec<f64> = sessions
-        .windows(2)
-        .map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64)
-        .collect();
-    let median_gap = if sessions.len() < 2 {
-        None
-    } else {
-        median(&mut gaps)
-    };
+    let mut gaps: Vec<f64> =
+        sessions.windows(2).map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64).collect();
+    let median_gap = if sessions.len() < 2 { None } else { median(&mut gaps) };
 
     let cnt = |name: &str, days: u32| -> i64 {
-        slot_for(ctx.plan, ctx.compiled, name, days).map_or(0, |s| i64::from(counters[s]))
+        ctx.slots.iter().find(|(n, d, _)| *n == name && *d == days).map_or(0, |(_, _, s)| i64::from(counters[*s]))
     };
-    let feats: Vec<_> = acc
-        .features
-        .iter()
-        .filter(|f| {
-            ctx.in_catalog
-                .get(f.code as usize)
-                .copied()
-                .unwrap_or(false)
-        })
-        .collect();
+    let feats: Vec<_> =
+        acc.features.iter().filter(|f| ctx.in_catalog.get(f.code as usize).copied().unwrap_or(false)).collect();
     let fcount = |days: u16| feats.iter().filter(|f| f.min_day < days).count() as i64;
     let f7 = fcount(7);
     let f30 = fcount(30);
-    let week_feats: Vec<i64> = (0..N_WEEKS)
-        .map(|w| feats.iter().filter(|f| f.weeks & (1 << w) != 0).count() as i64)
-        .collect();
+    let week_feats: Vec<i64> =
+        (0..N_WEEKS).map(|w| feats.iter().filter(|f| f.weeks & (1 << w) != 0).count() as i64).collect();
     let peak = week_feats.iter().copied().max().unwrap_or(0);
 
     let has_events = acc.n > 0;
@@ -292,43 +271,23 @@ pub(crate) fn row(ctx: &RowCtx<'_>, acc: &UserAcc, counters: &[u32], signup: Opt
         .iter()
         .enumerate()
         .map(|(i, a)| match a {
-            Agg::EventCount { .. } => {
-                ctx.compiled.slot_of_agg[i].map_or(0.0, |s| f64::from(counters[s as usize]))
-            }
+            Agg::EventCount { .. } => ctx.compiled.slot_of_agg[i].map_or(0.0, |s| f64::from(counters[s as usize])),
             Agg::DistinctFeatures { days } => {
                 let d = u16::try_from(*days).unwrap_or(u16::MAX);
-                feats
-                    .iter()
-                    .filter(|f| f.min_day < d || (d == u16::MAX))
-                    .count() as f64
+                feats.iter().filter(|f| f.min_day < d || (d == u16::MAX)).count() as f64
             }
-            Agg::SessionCount { days } => sessions
-                .iter()
-                .filter(|s| day_of(s.start) < i64::from(*days))
-                .count() as f64,
+            Agg::SessionCount { days } => sessions.iter().filter(|s| day_of(s.start) < i64::from(*days)).count() as f64,
             Agg::AvgWeeklySessions { days } => {
-                let n = sessions
-                    .iter()
-                    .filter(|s| day_of(s.start) < i64::from(*days))
-                    .count() as f64;
+                let n = sessions.iter().filter(|s| day_of(s.start) < i64::from(*days)).count() as f64;
                 n / (f64::from(*days) / 7.0)
             }
             Agg::ActiveDays { days } => {
-                let mask = if *days >= 128 {
-                    u128::MAX
-                } else {
-                    (1u128 << days) - 1
-                };
+                let mask = if *days >= 128 { u128::MAX } else { (1u128 << days) - 1 };
                 f64::from((acc.day_bits & mask).count_ones())
             }
         })
         .collect();
-    Row {
-        counts,
-        ints,
-        floats,
-        aggs,
-    }
+    Row { counts, ints, floats, aggs }
 }
 
 /// Spreads rows into columns following [`layout`].

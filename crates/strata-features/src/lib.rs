@@ -66,10 +66,7 @@ pub struct Input<'a> {
 
 impl std::fmt::Debug for Input<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Input")
-            .field("as_of", &self.as_of)
-            .field("plan", &self.plan)
-            .finish()
+        f.debug_struct("Input").field("as_of", &self.as_of).field("plan", &self.plan).finish()
     }
 }
 
@@ -84,6 +81,8 @@ pub struct Output {
     pub aggs: Vec<Vec<f64>>,
     /// The data-quality summary.
     pub quality: DataQuality,
+    /// Seconds since the start of the pass at the end of each phase (for `STRATA_TRACE`).
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 /// The latest event timestamp: row-group statistics where they are exact, else a
@@ -111,10 +110,7 @@ pub fn latest_event_time(source: &EventSource) -> Result<Option<i64>, EngineErro
 
 fn arrow_arith_max(a: &arrow_array::Int64Array) -> Option<i64> {
     use arrow_array::Array;
-    (0..a.len())
-        .filter(|i| a.is_valid(*i))
-        .map(|i| a.value(i))
-        .max()
+    (0..a.len()).filter(|i| a.is_valid(*i)).map(|i| a.value(i)).max()
 }
 
 /// Runs the engine.
@@ -125,26 +121,20 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     let mut caller_ids = Vec::with_capacity(input.plan.aggs().len());
     for a in input.plan.aggs() {
         // The caller's plan validated these already.
-        caller_ids.push(
-            plan.add(a.clone())
-                .map_err(|_| EngineError::NoAsOf)
-                .map(|id| id.0)
-                .unwrap_or(0),
-        );
+        caller_ids.push(plan.add(a.clone()).map_err(|_| EngineError::NoAsOf).map(|id| id.0).unwrap_or(0));
     }
     let (as_of, as_of_source) = match input.as_of {
         Some(t) => (t, "--as-of"),
         None => match latest_event_time(input.source)? {
             Some(t) => (AsOf(t), "latest event"),
-            None => match input
-                .users
-                .and_then(|u| u.signup.iter().flatten().max().copied())
-            {
+            None => match input.users.and_then(|u| u.signup.iter().flatten().max().copied()) {
                 Some(t) => (AsOf(t), "latest signup (no events)"),
                 None => return Err(EngineError::NoAsOf),
             },
         },
     };
+    let t0 = std::time::Instant::now();
+    let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let compiled = Compiled::new(&plan, cfg);
     let shared = Mutex::new(Interners::default());
     let scan = Scan {
@@ -156,6 +146,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
         progress: input.progress,
     };
     let mut part: Partial = scan.run()?;
+    timings.push(("scan", t0.elapsed().as_secs_f64()));
     let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
     let n_slots = compiled.n_slots;
     part.users.resize_with(g.user_keys.len(), Default::default);
@@ -180,12 +171,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     let mut q = DataQuality {
         as_of: as_of.to_rfc3339(),
         as_of_source: as_of_source.to_string(),
-        event_files: input
-            .source
-            .paths()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        event_files: input.source.paths().iter().map(|p| p.display().to_string()).collect(),
         ..DataQuality::default()
     };
     // (key, accumulator index, signup, account from the users table)
@@ -227,6 +213,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     }
     out_users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
+    timings.push(("who", t0.elapsed().as_secs_f64()));
     // The feature catalog.
     let mut in_catalog = vec![false; g.feature_names.len()];
     let mut seen = vec![false; g.feature_names.len()];
@@ -263,6 +250,11 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
         in_catalog: &in_catalog,
         catalog_size,
         has_revenue: input.source.has_column("revenue"),
+        slots: std::iter::once(("*", 28))
+            .chain(std::iter::once(("*", 7)))
+            .chain(plan::SIGNAL_COLUMNS.iter().map(|(_, k, d)| (*k, *d)))
+            .filter_map(|(k, d)| finalize::slot_for(&plan, &compiled, k, d).map(|s| (k, d, s)))
+            .collect(),
     };
     let empty = acc::UserAcc::default();
     let zero = vec![0u32; n_slots];
@@ -277,14 +269,13 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
         })
         .collect();
 
+    timings.push(("rows", t0.elapsed().as_secs_f64()));
     // Accounts: the users table's, else the account of the user's latest event.
     let accounts: Vec<Option<String>> = out_users
         .iter()
         .map(|(_, idx, _, table_acct)| {
             table_acct.clone().or_else(|| {
-                idx.and_then(|ix| part.users[ix].account)
-                    .and_then(|(_, h)| g.accounts.get(&h))
-                    .map(|s| s.to_string())
+                idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| s.to_string())
             })
         })
         .collect();
@@ -311,29 +302,21 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
         .collect();
 
     let columns = finalize::columns(&rows, &accounts, &account_users);
-    let aggs: Vec<Vec<f64>> = caller_ids
-        .iter()
-        .map(|&id| rows.iter().map(|r| r.aggs[id]).collect())
-        .collect();
+    timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
+    let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| rows.iter().map(|r| r.aggs[id]).collect()).collect();
     let c = &part.counts;
     q.rows_read = c.rows_read;
-    q.rows_skipped = quality::Skipped {
-        null_user_id: c.null_user,
-        null_timestamp: c.null_timestamp,
-        after_as_of: c.after_as_of,
-    };
+    q.rows_skipped =
+        quality::Skipped { null_user_id: c.null_user, null_timestamp: c.null_timestamp, after_as_of: c.after_as_of };
     q.rows_used = c.rows_read - c.null_user - c.null_timestamp - c.after_as_of;
     q.duplicate_rows = c.duplicate_rows;
     q.users_out = out_users.len() as u64;
     let _ = MICROS_PER_DAY;
     Ok(Output {
         as_of,
-        table: FeatureTable {
-            keys: out_users.into_iter().map(|u| u.0).collect(),
-            string_keys,
-            columns,
-        },
+        table: FeatureTable { keys: out_users.into_iter().map(|u| u.0).collect(), string_keys, columns },
         aggs,
         quality: q,
+        timings,
     })
 }

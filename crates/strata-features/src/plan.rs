@@ -166,21 +166,9 @@ pub const SIGNAL_COLUMNS: [(&str, &str, u32); 14] = [
 ];
 
 fn default_aggs() -> Vec<Agg> {
-    let mut v = vec![
-        Agg::EventCount {
-            name: "*".into(),
-            days: 28,
-        },
-        Agg::EventCount {
-            name: "*".into(),
-            days: 7,
-        },
-    ];
+    let mut v = vec![Agg::EventCount { name: "*".into(), days: 28 }, Agg::EventCount { name: "*".into(), days: 7 }];
     for (_, key, days) in SIGNAL_COLUMNS {
-        v.push(Agg::EventCount {
-            name: key.into(),
-            days,
-        });
+        v.push(Agg::EventCount { name: key.into(), days });
     }
     v
 }

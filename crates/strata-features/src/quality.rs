@@ -95,10 +95,7 @@ impl DataQuality {
             self.users_out
         );
         if self.duplicate_rows > 0 {
-            out.push_str(&format!(
-                "\n  {} duplicate rows (counted, not removed)",
-                self.duplicate_rows
-            ));
+            out.push_str(&format!("\n  {} duplicate rows (counted, not removed)", self.duplicate_rows));
         }
         if self.users_missing_from_users_table > 0 {
             out.push_str(&format!(

@@ -31,17 +31,9 @@ impl Column {
 
     fn to_arrow(&self) -> (DataType, bool, ArrayRef) {
         match self {
-            Column::Count(v) => (
-                DataType::Int64,
-                false,
-                Arc::new(Int64Array::from(v.clone())),
-            ),
+            Column::Count(v) => (DataType::Int64, false, Arc::new(Int64Array::from(v.clone()))),
             Column::Int(v) => (DataType::Int64, true, Arc::new(Int64Array::from(v.clone()))),
-            Column::Float(v) => (
-                DataType::Float64,
-                true,
-                Arc::new(Float64Array::from(v.clone())),
-            ),
+            Column::Float(v) => (DataType::Float64, true, Arc::new(Float64Array::from(v.clone()))),
             Column::Str(v) => (DataType::Utf8, true, Arc::new(StringArray::from(v.clone()))),
         }
     }
@@ -85,20 +77,16 @@ impl FeatureTable {
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
         if self.string_keys {
             fields.push(Field::new("user_id", DataType::Utf8, false));
-            arrays.push(Arc::new(StringArray::from_iter_values(
-                self.keys.iter().map(|k| match k {
-                    UserKey::Str(s) => s.to_string(),
-                    UserKey::Int(i) => i.to_string(),
-                }),
-            )));
+            arrays.push(Arc::new(StringArray::from_iter_values(self.keys.iter().map(|k| match k {
+                UserKey::Str(s) => s.to_string(),
+                UserKey::Int(i) => i.to_string(),
+            }))));
         } else {
             fields.push(Field::new("user_id", DataType::Int64, false));
-            arrays.push(Arc::new(Int64Array::from_iter_values(
-                self.keys.iter().map(|k| match k {
-                    UserKey::Int(i) => *i,
-                    UserKey::Str(_) => 0,
-                }),
-            )));
+            arrays.push(Arc::new(Int64Array::from_iter_values(self.keys.iter().map(|k| match k {
+                UserKey::Int(i) => *i,
+                UserKey::Str(_) => 0,
+            }))));
         }
         for (name, col) in &self.columns {
             let (dt, nullable, arr) = col.to_arrow();

@@ -15,9 +15,7 @@ pub use persona::Persona;
 
 use arrow_array::builder::{Float64Builder, StringDictionaryBuilder};
 use arrow_array::types::Int32Type;
-use arrow_array::{
-    ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-};
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
@@ -146,38 +144,17 @@ fn user_rng(seed: u64, i: usize) -> StdRng {
 /// Writes the three files into `out` (which must exist).
 pub fn generate(p: GenParams, out: &Path) -> Result<GenSummary, GenError> {
     if p.users == 0 || p.days == 0 {
-        return Err(GenError::Params(
-            "--users and --days must be at least 1".into(),
-        ));
+        return Err(GenError::Params("--users and --days must be at least 1".into()));
     }
-    let werr = |path: &Path, e: String| GenError::Write {
-        path: path.display().to_string(),
-        detail: e,
-    };
+    let werr = |path: &Path, e: String| GenError::Write { path: path.display().to_string(), detail: e };
     let ev_path = out.join("events.parquet");
     let width = p.users.to_string().len().max(6);
     let ev_schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, true),
-        Field::new(
-            "timestamp",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
-        Field::new(
-            "event",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            false,
-        ),
-        Field::new(
-            "feature",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ),
-        Field::new(
-            "account_id",
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        Field::new("event", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), false),
+        Field::new("feature", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true),
+        Field::new("account_id", DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)), true),
         Field::new("revenue", DataType::Float64, true),
     ]));
     let props = WriterProperties::builder()
@@ -186,13 +163,9 @@ pub fn generate(p: GenParams, out: &Path) -> Result<GenSummary, GenError> {
         .set_created_by("strata generate".into())
         .build();
     let mut users_meta: Vec<UserOut> = Vec::with_capacity(p.users);
-    let mut summary = GenSummary {
-        users: p.users,
-        events: 0,
-    };
+    let mut summary = GenSummary { users: p.users, events: 0 };
     strata_io::write_atomic(&ev_path, |f| {
-        let mut w = ArrowWriter::try_new(f, ev_schema.clone(), Some(props.clone()))
-            .map_err(|e| e.to_string())?;
+        let mut w = ArrowWriter::try_new(f, ev_schema.clone(), Some(props.clone())).map_err(|e| e.to_string())?;
         let chunk = 2048;
         for start in (0..p.users).step_by(chunk) {
             let end = (start + chunk).min(p.users);
@@ -213,8 +186,7 @@ pub fn generate(p: GenParams, out: &Path) -> Result<GenSummary, GenError> {
     })
     .map_err(|e| werr(&ev_path, e.to_string()))?;
 
-    let users_batch =
-        users_batch(&users_meta).map_err(|e| werr(&out.join("users.parquet"), e.to_string()))?;
+    let users_batch = users_batch(&users_meta).map_err(|e| werr(&out.join("users.parquet"), e.to_string()))?;
     strata_io::write_parquet_atomic(&out.join("users.parquet"), &users_batch)
         .map_err(|e| werr(&out.join("users.parquet"), e.to_string()))?;
     let personas = RecordBatch::try_new(
@@ -223,12 +195,8 @@ pub fn generate(p: GenParams, out: &Path) -> Result<GenSummary, GenError> {
             Field::new("persona", DataType::Utf8, false),
         ])),
         vec![
-            Arc::new(StringArray::from_iter_values(
-                users_meta.iter().map(|u| u.id.as_str()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                users_meta.iter().map(|u| u.persona.name()),
-            )),
+            Arc::new(StringArray::from_iter_values(users_meta.iter().map(|u| u.id.as_str()))),
+            Arc::new(StringArray::from_iter_values(users_meta.iter().map(|u| u.persona.name()))),
         ],
     )
     .map_err(|e| werr(&out.join("personas.parquet"), e.to_string()))?;
@@ -237,10 +205,7 @@ pub fn generate(p: GenParams, out: &Path) -> Result<GenSummary, GenError> {
     Ok(summary)
 }
 
-fn events_batch(
-    schema: &Arc<Schema>,
-    users: &[UserOut],
-) -> Result<RecordBatch, arrow_schema::ArrowError> {
+fn events_batch(schema: &Arc<Schema>, users: &[UserOut]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let n: usize = users.iter().map(|u| u.events.len()).sum();
     let mut uid = arrow_array::builder::StringBuilder::with_capacity(n, n * 8);
     let mut ts = Vec::with_capacity(n);
@@ -284,11 +249,7 @@ fn events_batch(
 fn users_batch(users: &[UserOut]) -> Result<RecordBatch, arrow_schema::ArrowError> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("user_id", DataType::Utf8, false),
-        Field::new(
-            "signup_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("signup_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
         Field::new("plan", DataType::Utf8, false),
         Field::new("role", DataType::Utf8, false),
         Field::new("industry", DataType::Utf8, false),
@@ -299,31 +260,16 @@ fn users_batch(users: &[UserOut]) -> Result<RecordBatch, arrow_schema::ArrowErro
         Field::new("account_id", DataType::Utf8, false),
     ]));
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            users.iter().map(|u| u.id.as_str()),
-        )),
-        Arc::new(
-            TimestampMicrosecondArray::from_iter_values(users.iter().map(|u| u.signup))
-                .with_timezone("UTC"),
-        ),
+        Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.id.as_str()))),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(users.iter().map(|u| u.signup)).with_timezone("UTC")),
         Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.plan))),
         Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.role))),
-        Arc::new(StringArray::from_iter_values(
-            users.iter().map(|u| u.industry),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            users.iter().map(|u| u.country),
-        )),
-        Arc::new(Int64Array::from_iter_values(
-            users.iter().map(|u| u.company_size),
-        )),
+        Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.industry))),
+        Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.country))),
+        Arc::new(Int64Array::from_iter_values(users.iter().map(|u| u.company_size))),
         Arc::new(Int64Array::from_iter_values(users.iter().map(|u| u.seats))),
-        Arc::new(Float64Array::from_iter_values(
-            users.iter().map(|u| u.usage_pct),
-        )),
-        Arc::new(StringArray::from_iter_values(
-            users.iter().map(|u| u.account.as_str()),
-        )),
+        Arc::new(Float64Array::from_iter_values(users.iter().map(|u| u.usage_pct))),
+        Arc::new(StringArray::from_iter_values(users.iter().map(|u| u.account.as_str()))),
     ];
     RecordBatch::try_new(schema, cols)
 }

@@ -74,18 +74,14 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
     // Signups: evaluators recently, power users and champions mostly long ago.
     let signup = match persona {
         Persona::Evaluator => END_MICROS - (rng.gen_range(1.0..21.0) * day) as i64,
-        Persona::Power | Persona::TeamChampion => {
-            start - (rng.gen_range(-0.3..1.0) * 120.0 * day) as i64
-        }
+        Persona::Power | Persona::TeamChampion => start - (rng.gen_range(-0.3..1.0) * 120.0 * day) as i64,
         Persona::Dormant => start - (rng.gen_range(0.0..1.0) * 90.0 * day) as i64,
         _ => start + (rng.gen_range(-0.5..0.8) * span) as i64,
     };
     let plan = match persona {
         Persona::Power => *["pro", "enterprise", "pro"].choose(rng).unwrap_or(&"pro"),
         Persona::TeamChampion => *["pro", "basic"].choose(rng).unwrap_or(&"pro"),
-        Persona::Regular | Persona::Declining => {
-            *["basic", "free", "pro"].choose(rng).unwrap_or(&"basic")
-        }
+        Persona::Regular | Persona::Declining => *["basic", "free", "pro"].choose(rng).unwrap_or(&"basic"),
         Persona::Evaluator => "trial",
         _ => *["free", "free", "basic"].choose(rng).unwrap_or(&"free"),
     };
@@ -125,23 +121,14 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
     // Declining users drop to 15% of their rate in the last 10-21 days; dormant users stop.
     let drop_at = END_MICROS - (rng.gen_range(10.0..21.0) * day) as i64;
     let stop_at = END_MICROS - (rng.gen_range(35.0..80.0) * day) as i64;
-    let account_size = if persona == Persona::TeamChampion {
-        12
-    } else {
-        4
-    };
+    let account_size = if persona == Persona::TeamChampion { 12 } else { 4 };
     let account = format!("a{:0w$}", i / account_size, w = width);
     let mut events: Vec<Ev> = Vec::new();
     let first_day = signup.max(start);
     let mut d = first_day - first_day.rem_euclid(MICROS_PER_DAY);
     let mut milestones_done = 0usize;
-    let milestone_events = [
-        "project_created",
-        "task_added",
-        "template_used",
-        "integration_connected",
-        "task_completed",
-    ];
+    let milestone_events =
+        ["project_created", "task_added", "template_used", "integration_connected", "task_completed"];
     let n_milestones = match persona {
         Persona::Power | Persona::TeamChampion => 5,
         Persona::Regular | Persona::Declining => rng.gen_range(2..=5),
@@ -171,13 +158,7 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
             let n = 1 + poisson(rng, len_min / 3.0) as usize;
             let step = (len_min * 60e6 / n as f64) as i64;
             let mut t = s0;
-            events.push(Ev {
-                ts: t,
-                event: ev("session_start"),
-                feature: NO_FEATURE,
-                revenue: 0.0,
-                null_user: false,
-            });
+            events.push(Ev { ts: t, event: ev("session_start"), feature: NO_FEATURE, revenue: 0.0, null_user: false });
             for k in 0..n {
                 t += (step as f64 * rng.gen_range(0.5..1.5)) as i64;
                 if t > END_MICROS {
@@ -191,22 +172,10 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
                     name
                 };
                 let null_user = rng.gen::<f64>() < 0.0002;
-                events.push(Ev {
-                    ts: t,
-                    event: ev(name),
-                    feature,
-                    revenue: 0.0,
-                    null_user,
-                });
+                events.push(Ev { ts: t, event: ev(name), feature, revenue: 0.0, null_user });
                 // Client retries: a few events arrive twice.
                 if rng.gen::<f64>() < 0.001 {
-                    events.push(Ev {
-                        ts: t,
-                        event: ev(name),
-                        feature,
-                        revenue: 0.0,
-                        null_user,
-                    });
+                    events.push(Ev { ts: t, event: ev(name), feature, revenue: 0.0, null_user });
                 }
             }
         }
@@ -223,17 +192,8 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
         let mut t = signup.max(start) + 3 * MICROS_PER_DAY;
         let last = events.last().map_or(signup, |e| e.ts);
         while t <= END_MICROS && t <= last + 30 * MICROS_PER_DAY {
-            let failed = rng.gen::<f64>()
-                < if persona == Persona::Declining {
-                    0.15
-                } else {
-                    0.02
-                };
-            let name = if failed {
-                "payment_failed"
-            } else {
-                "payment_succeeded"
-            };
+            let failed = rng.gen::<f64>() < if persona == Persona::Declining { 0.15 } else { 0.02 };
+            let name = if failed { "payment_failed" } else { "payment_succeeded" };
             events.push(Ev {
                 ts: t,
                 event: ev(name),
@@ -270,11 +230,7 @@ pub(crate) fn make_user(p: GenParams, i: usize, width: usize, rng: &mut StdRng) 
         industry: INDUSTRIES.choose(rng).copied().unwrap_or("software"),
         country: COUNTRIES.choose(rng).copied().unwrap_or("US"),
         company_size,
-        seats: if plan == "free" || plan == "trial" {
-            1
-        } else {
-            rng.gen_range(1..25)
-        },
+        seats: if plan == "free" || plan == "trial" { 1 } else { rng.gen_range(1..25) },
         usage_pct: match persona {
             Persona::Power => rng.gen_range(0.6..1.0),
             Persona::TeamChampion => rng.gen_range(0.5..0.95),

@@ -43,9 +43,7 @@ pub enum IoError {
         present: String,
     },
     /// A column has a type the contract does not accept.
-    #[error(
-        "{path}: column '{column}' has type {found}, but {contract} must be one of: {accepted}"
-    )]
+    #[error("{path}: column '{column}' has type {found}, but {contract} must be one of: {accepted}")]
     BadType {
         /// The file.
         path: PathBuf,

@@ -1,17 +1,13 @@
 use crate::IoError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Date64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    Date32Type, Date64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
-use arrow_array::{
-    Array, ArrayRef, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{Array, ArrayRef, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::ProjectionMask;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,7 +15,7 @@ use std::sync::Arc;
 use strata_core::ColumnMap;
 
 /// Rows decoded at a time; bounds the memory of one task whatever the row-group size.
-const MAX_BATCH_ROWS: usize = 1 << 20;
+const MAX_BATCH_ROWS: usize = 1 << 16;
 
 /// Revenue is held as an exact integer number of nano-units (1e-9 of the currency).
 pub const REVENUE_SCALE: i8 = 9;
@@ -156,10 +152,7 @@ const NUM_TYPES: &str = "any integer, float or decimal type";
 fn is_string(dt: &DataType) -> bool {
     match dt {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => matches!(
-            **v,
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ),
+        DataType::Dictionary(_, v) => matches!(**v, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View),
         _ => false,
     }
 }
@@ -178,23 +171,22 @@ impl EventSource {
             let s = is_string(&f.user_type);
             match &string_users {
                 None => string_users = Some((s, path.clone())),
-                Some((prev, first)) if *prev != s => return Err(IoError::Inconsistent {
-                    path: path.clone(),
-                    what: format!(
-                        "user_id is {} here but {} in {}; all files must use one kind of user id",
-                        if s { "a string" } else { "an integer" },
-                        if *prev { "a string" } else { "an integer" },
-                        first.display()
-                    ),
-                }),
+                Some((prev, first)) if *prev != s => {
+                    return Err(IoError::Inconsistent {
+                        path: path.clone(),
+                        what: format!(
+                            "user_id is {} here but {} in {}; all files must use one kind of user id",
+                            if s { "a string" } else { "an integer" },
+                            if *prev { "a string" } else { "an integer" },
+                            first.display()
+                        ),
+                    })
+                }
                 _ => {}
             }
             files.push(f);
         }
-        Ok(EventSource {
-            files,
-            string_users: string_users.is_none_or(|(s, _)| s),
-        })
+        Ok(EventSource { files, string_users: string_users.is_none_or(|(s, _)| s) })
     }
 
     /// Whether user ids are strings (else integers).
@@ -216,9 +208,7 @@ impl EventSource {
             "revenue" => Role::Revenue,
             _ => return true,
         };
-        self.files
-            .iter()
-            .any(|f| f.roles.iter().any(|(r, _)| *r == role))
+        self.files.iter().any(|f| f.roles.iter().any(|(r, _)| *r == role))
     }
 
     /// Every non-empty row group of every file.
@@ -228,11 +218,7 @@ impl EventSource {
             for (ri, rg) in f.meta.metadata().row_groups().iter().enumerate() {
                 let rows = usize::try_from(rg.num_rows()).unwrap_or(0);
                 if rows > 0 {
-                    out.push(RowGroupRef {
-                        file: fi,
-                        row_group: ri,
-                        rows,
-                    });
+                    out.push(RowGroupRef { file: fi, row_group: ri, rows });
                 }
             }
         }
@@ -248,8 +234,7 @@ impl EventSource {
     pub fn row_group_max_ts(&self, rg: RowGroupRef) -> Option<i64> {
         let f = &self.files[rg.file];
         let schema = f.meta.schema();
-        let conv =
-            StatisticsConverter::try_new(&f.ts_name, schema, f.meta.parquet_schema()).ok()?;
+        let conv = StatisticsConverter::try_new(&f.ts_name, schema, f.meta.parquet_schema()).ok()?;
         let md = f.meta.metadata().row_group(rg.row_group);
         let col_idx = conv.parquet_column_index()?;
         let stats = md.column(col_idx).statistics()?;
@@ -280,16 +265,9 @@ impl EventSource {
         mut f: impl FnMut(Int64Array) -> Result<(), IoError>,
     ) -> Result<(), IoError> {
         let file = &self.files[rg.file];
-        let ts_idx = file
-            .meta
-            .schema()
-            .index_of(&file.ts_name)
-            .map_err(|e| decode_err(file, rg, e))?;
+        let ts_idx = file.meta.schema().index_of(&file.ts_name).map_err(|e| decode_err(file, rg, e))?;
         let mask = ProjectionMask::roots(file.meta.parquet_schema(), [ts_idx]);
-        let handle = File::open(&file.path).map_err(|source| IoError::Os {
-            path: file.path.clone(),
-            source,
-        })?;
+        let handle = File::open(&file.path).map_err(|source| IoError::Os { path: file.path.clone(), source })?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
             .with_row_groups(vec![rg.row_group])
             .with_projection(mask)
@@ -310,10 +288,7 @@ impl EventSource {
     ) -> Result<(), IoError> {
         let file = &self.files[rg.file];
         // One handle per task: arrow-rs readers must not share a `File`.
-        let handle = File::open(&file.path).map_err(|source| IoError::Os {
-            path: file.path.clone(),
-            source,
-        })?;
+        let handle = File::open(&file.path).map_err(|source| IoError::Os { path: file.path.clone(), source })?;
         let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
             .with_row_groups(vec![rg.row_group])
             .with_projection(file.mask.clone())
@@ -329,30 +304,17 @@ impl EventSource {
 }
 
 fn decode_err(file: &OpenFile, rg: RowGroupRef, e: impl std::fmt::Display) -> IoError {
-    IoError::Decode {
-        path: file.path.clone(),
-        row_group: rg.row_group,
-        detail: e.to_string(),
-    }
+    IoError::Decode { path: file.path.clone(), row_group: rg.row_group, detail: e.to_string() }
 }
 
 fn open_one(path: &Path, cols: &EventColumns) -> Result<OpenFile, IoError> {
-    let handle = File::open(path).map_err(|source| IoError::Os {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let not_parquet = |e: parquet::errors::ParquetError| IoError::NotParquet {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    };
+    let handle = File::open(path).map_err(|source| IoError::Os { path: path.to_path_buf(), source })?;
+    let not_parquet =
+        |e: parquet::errors::ParquetError| IoError::NotParquet { path: path.to_path_buf(), detail: e.to_string() };
     if handle.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-        return Err(IoError::NotParquet {
-            path: path.to_path_buf(),
-            detail: "the file is empty (0 bytes)".into(),
-        });
+        return Err(IoError::NotParquet { path: path.to_path_buf(), detail: "the file is empty (0 bytes)".into() });
     }
-    let plain =
-        ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(not_parquet)?;
+    let plain = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new()).map_err(not_parquet)?;
     let schema = plain.schema().clone();
 
     let wanted: [(Role, &str, &str, bool); 7] = [
@@ -373,11 +335,7 @@ fn open_one(path: &Path, cols: &EventColumns) -> Result<OpenFile, IoError> {
                     path: path.to_path_buf(),
                     column: name.to_string(),
                     contract: contract.to_string(),
-                    mapped: if name != contract {
-                        format!(" (mapped from {contract})")
-                    } else {
-                        String::new()
-                    },
+                    mapped: if name != contract { format!(" (mapped from {contract})") } else { String::new() },
                     present: present.join(", "),
                 });
             }
@@ -385,17 +343,10 @@ fn open_one(path: &Path, cols: &EventColumns) -> Result<OpenFile, IoError> {
         };
         let dt = schema.field(idx).data_type();
         let (ok, accepted) = match role {
-            Role::User => (
-                is_string(dt) || matches!(dt, DataType::Int32 | DataType::Int64 | DataType::UInt64),
-                KEY_TYPES,
-            ),
-            Role::Ts => (
-                matches!(
-                    dt,
-                    DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64
-                ),
-                TS_TYPES,
-            ),
+            Role::User => {
+                (is_string(dt) || matches!(dt, DataType::Int32 | DataType::Int64 | DataType::UInt64), KEY_TYPES)
+            }
+            Role::Ts => (matches!(dt, DataType::Timestamp(_, _) | DataType::Date32 | DataType::Date64), TS_TYPES),
             Role::Event | Role::Feature => (is_string(dt), STRING_TYPES),
             Role::Session | Role::Account => (is_string(dt) || is_int(dt), STR_OR_INT_TYPES),
             Role::Revenue => (
@@ -433,45 +384,26 @@ fn open_one(path: &Path, cols: &EventColumns) -> Result<OpenFile, IoError> {
         .enumerate()
         .map(|(i, f)| {
             if found.iter().any(|(j, _)| *j == i) && is_string(f.data_type()) {
-                Arc::new(f.as_ref().clone().with_data_type(DataType::Dictionary(
-                    Box::new(DataType::Int32),
-                    Box::new(DataType::Utf8),
-                )))
+                Arc::new(
+                    f.as_ref()
+                        .clone()
+                        .with_data_type(DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))),
+                )
             } else {
                 f.clone()
             }
         })
         .collect();
     let hinted = Arc::new(Schema::new_with_metadata(hinted, schema.metadata().clone()));
-    let meta = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new().with_schema(hinted))
-        .unwrap_or(plain);
+    let meta = ArrowReaderMetadata::load(&handle, ArrowReaderOptions::new().with_schema(hinted)).unwrap_or(plain);
     let mask = ProjectionMask::roots(meta.parquet_schema(), found.iter().map(|(i, _)| *i));
-    let roles = found
-        .iter()
-        .enumerate()
-        .map(|(pos, (_, r))| (*r, pos))
-        .collect();
-    let user_type = schema
-        .field_with_name(&cols.user_id)
-        .map(|f| f.data_type().clone())
-        .unwrap_or(DataType::Null);
-    Ok(OpenFile {
-        path: path.to_path_buf(),
-        meta,
-        mask,
-        roles,
-        ts_name: cols.timestamp.clone(),
-        user_type,
-    })
+    let roles = found.iter().enumerate().map(|(pos, (_, r))| (*r, pos)).collect();
+    let user_type = schema.field_with_name(&cols.user_id).map(|f| f.data_type().clone()).unwrap_or(DataType::Null);
+    Ok(OpenFile { path: path.to_path_buf(), meta, mask, roles, ts_name: cols.timestamp.clone(), user_type })
 }
 
 fn normalise(file: &OpenFile, rg: RowGroupRef, batch: &RecordBatch) -> Result<EventBatch, IoError> {
-    let col = |role: Role| {
-        file.roles
-            .iter()
-            .find(|(r, _)| *r == role)
-            .map(|(_, i)| batch.column(*i).clone())
-    };
+    let col = |role: Role| file.roles.iter().find(|(r, _)| *r == role).map(|(_, i)| batch.column(*i).clone());
     let bad = |name: &str, e: String| IoError::BadValue {
         path: file.path.clone(),
         column: name.to_string(),
@@ -479,37 +411,14 @@ fn normalise(file: &OpenFile, rg: RowGroupRef, batch: &RecordBatch) -> Result<Ev
         what: e,
     };
     let missing = |r: Role| decode_err(file, rg, format!("column for {r:?} not decoded"));
-    let user = to_key(&col(Role::User).ok_or_else(|| missing(Role::User))?)
-        .map_err(|e| bad("user_id", e))?;
-    let ts = to_micros(&col(Role::Ts).ok_or_else(|| missing(Role::Ts))?)
-        .map_err(|e| bad(&file.ts_name, e))?;
-    let event = to_dict(&col(Role::Event).ok_or_else(|| missing(Role::Event))?)
-        .map_err(|e| bad("event", e))?;
-    let session = col(Role::Session)
-        .map(|a| to_key(&a))
-        .transpose()
-        .map_err(|e| bad("session_id", e))?;
-    let feature = col(Role::Feature)
-        .map(|a| to_dict(&a))
-        .transpose()
-        .map_err(|e| bad("feature", e))?;
-    let account = col(Role::Account)
-        .map(|a| to_key(&a))
-        .transpose()
-        .map_err(|e| bad("account_id", e))?;
-    let revenue = col(Role::Revenue)
-        .map(|a| to_revenue(&a))
-        .transpose()
-        .map_err(|e| bad("revenue", e))?;
-    Ok(EventBatch {
-        user,
-        ts,
-        event,
-        session,
-        feature,
-        account,
-        revenue,
-    })
+    let user = to_key(&col(Role::User).ok_or_else(|| missing(Role::User))?).map_err(|e| bad("user_id", e))?;
+    let ts = to_micros(&col(Role::Ts).ok_or_else(|| missing(Role::Ts))?).map_err(|e| bad(&file.ts_name, e))?;
+    let event = to_dict(&col(Role::Event).ok_or_else(|| missing(Role::Event))?).map_err(|e| bad("event", e))?;
+    let session = col(Role::Session).map(|a| to_key(&a)).transpose().map_err(|e| bad("session_id", e))?;
+    let feature = col(Role::Feature).map(|a| to_dict(&a)).transpose().map_err(|e| bad("feature", e))?;
+    let account = col(Role::Account).map(|a| to_key(&a)).transpose().map_err(|e| bad("account_id", e))?;
+    let revenue = col(Role::Revenue).map(|a| to_revenue(&a)).transpose().map_err(|e| bad("revenue", e))?;
+    Ok(EventBatch { user, ts, event, session, feature, account, revenue })
 }
 
 fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
@@ -519,17 +428,10 @@ fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef, String> {
 /// Any accepted string column as an `Int32`-keyed dictionary over `Utf8` values.
 pub(crate) fn to_dict(a: &ArrayRef) -> Result<DictColumn, String> {
     let target = DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8));
-    let a = if a.data_type() == &target {
-        a.clone()
-    } else {
-        cast(a, &target)?
-    };
+    let a = if a.data_type() == &target { a.clone() } else { cast(a, &target)? };
     let d = a.as_dictionary::<arrow_array::types::Int32Type>();
     let values = d.values().as_string::<i32>().clone();
-    Ok(DictColumn {
-        keys: d.keys().clone(),
-        values,
-    })
+    Ok(DictColumn { keys: d.keys().clone(), values })
 }
 
 /// Any accepted identifier column: strings as a dictionary, integers as Int64.
@@ -550,24 +452,20 @@ pub(crate) fn to_key(a: &ArrayRef) -> Result<KeyColumn, String> {
 /// Any accepted time column as microseconds since the epoch.
 pub(crate) fn to_micros(a: &ArrayRef) -> Result<Int64Array, String> {
     Ok(match a.data_type() {
-        DataType::Timestamp(TimeUnit::Microsecond, _) => a
-            .as_primitive::<TimestampMicrosecondType>()
-            .reinterpret_cast::<Int64Type>(),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => a
-            .as_primitive::<TimestampMillisecondType>()
-            .unary(|v| v.saturating_mul(1_000)),
-        DataType::Timestamp(TimeUnit::Second, _) => a
-            .as_primitive::<TimestampSecondType>()
-            .unary(|v| v.saturating_mul(1_000_000)),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => a
-            .as_primitive::<TimestampNanosecondType>()
-            .unary(|v| v.div_euclid(1_000)),
-        DataType::Date32 => a
-            .as_primitive::<Date32Type>()
-            .unary(|v| i64::from(v) * strata_core::MICROS_PER_DAY),
-        DataType::Date64 => a
-            .as_primitive::<Date64Type>()
-            .unary(|v| v.saturating_mul(1_000)),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            a.as_primitive::<TimestampMicrosecondType>().reinterpret_cast::<Int64Type>()
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            a.as_primitive::<TimestampMillisecondType>().unary(|v| v.saturating_mul(1_000))
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            a.as_primitive::<TimestampSecondType>().unary(|v| v.saturating_mul(1_000_000))
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            a.as_primitive::<TimestampNanosecondType>().unary(|v| v.div_euclid(1_000))
+        }
+        DataType::Date32 => a.as_primitive::<Date32Type>().unary(|v| i64::from(v) * strata_core::MICROS_PER_DAY),
+        DataType::Date64 => a.as_primitive::<Date64Type>().unary(|v| v.saturating_mul(1_000)),
         other => return Err(format!("type {other} is not a timestamp")),
     })
 }
@@ -577,6 +475,5 @@ pub(crate) fn to_micros(a: &ArrayRef) -> Result<Int64Array, String> {
 pub(crate) fn to_revenue(a: &ArrayRef) -> Result<Decimal128Array, String> {
     let to = DataType::Decimal128(38, REVENUE_SCALE);
     let c = cast(a, &to)?;
-    Ok(c.as_primitive::<arrow_array::types::Decimal128Type>()
-        .clone())
+    Ok(c.as_primitive::<arrow_array::types::Decimal128Type>().clone())
 }

@@ -24,16 +24,11 @@ pub fn discover(arg: &str) -> Result<Vec<PathBuf>, IoError> {
         return Ok(out);
     }
     if arg.contains(['*', '?', '[']) {
-        let paths = glob::glob(arg).map_err(|e| IoError::NotFound {
-            path: arg.to_string(),
-            what: format!("not a valid glob pattern: {e}"),
-        })?;
+        let paths = glob::glob(arg)
+            .map_err(|e| IoError::NotFound { path: arg.to_string(), what: format!("not a valid glob pattern: {e}") })?;
         let mut out = Vec::new();
         for p in paths {
-            let p = p.map_err(|e| IoError::Os {
-                path: e.path().to_path_buf(),
-                source: e.into(),
-            })?;
+            let p = p.map_err(|e| IoError::Os { path: e.path().to_path_buf(), source: e.into() })?;
             if p.is_file() {
                 out.push(p);
             } else if p.is_dir() {
@@ -43,29 +38,17 @@ pub fn discover(arg: &str) -> Result<Vec<PathBuf>, IoError> {
         out.sort();
         out.dedup();
         if out.is_empty() {
-            return Err(IoError::NotFound {
-                path: arg.to_string(),
-                what: "the glob matches no file".into(),
-            });
+            return Err(IoError::NotFound { path: arg.to_string(), what: "the glob matches no file".into() });
         }
         return Ok(out);
     }
-    Err(IoError::NotFound {
-        path: arg.to_string(),
-        what: "no such file or folder".into(),
-    })
+    Err(IoError::NotFound { path: arg.to_string(), what: "no such file or folder".into() })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), IoError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| IoError::Os {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| IoError::Os { path: dir.to_path_buf(), source })?;
     for entry in rd {
-        let entry = entry.map_err(|source| IoError::Os {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        let entry = entry.map_err(|source| IoError::Os { path: dir.to_path_buf(), source })?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if name.starts_with('.') || name.starts_with('_') {
@@ -92,11 +75,7 @@ mod tests {
         let b = dir.path().join("date=2026-01-02");
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
-        for p in [
-            a.join("part-0.parquet"),
-            b.join("part-0.parquet"),
-            b.join("part-1.parquet"),
-        ] {
+        for p in [a.join("part-0.parquet"), b.join("part-0.parquet"), b.join("part-1.parquet")] {
             std::fs::write(p, b"x").unwrap();
         }
         std::fs::write(dir.path().join("_SUCCESS"), b"").unwrap();

@@ -28,32 +28,16 @@ pub struct UsersTable {
 /// Reads the users table at `arg` (file, folder or glob), mapping names through `map`.
 pub fn read_users(arg: &str, map: &ColumnMap) -> Result<UsersTable, IoError> {
     let paths = discover(arg)?;
-    let mut t = UsersTable {
-        paths: paths.clone(),
-        ..UsersTable::default()
-    };
+    let mut t = UsersTable { paths: paths.clone(), ..UsersTable::default() };
     let mut seen: HashMap<UserKey, ()> = HashMap::new();
-    let (uid, sig, acc) = (
-        map.get("user_id"),
-        map.get("signup_at"),
-        map.get("account_id"),
-    );
+    let (uid, sig, acc) = (map.get("user_id"), map.get("signup_at"), map.get("account_id"));
     for path in &paths {
-        let handle = File::open(path).map_err(|source| IoError::Os {
-            path: path.clone(),
-            source,
-        })?;
+        let handle = File::open(path).map_err(|source| IoError::Os { path: path.clone(), source })?;
         if handle.metadata().map(|m| m.len()).unwrap_or(0) == 0 {
-            return Err(IoError::NotParquet {
-                path: path.clone(),
-                detail: "the file is empty (0 bytes)".into(),
-            });
+            return Err(IoError::NotParquet { path: path.clone(), detail: "the file is empty (0 bytes)".into() });
         }
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(handle).map_err(|e| IoError::NotParquet {
-                path: path.clone(),
-                detail: e.to_string(),
-            })?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(handle)
+            .map_err(|e| IoError::NotParquet { path: path.clone(), detail: e.to_string() })?;
         let schema = builder.schema().clone();
         let Ok(uidx) = schema.index_of(uid) else {
             let present: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
@@ -61,11 +45,7 @@ pub fn read_users(arg: &str, map: &ColumnMap) -> Result<UsersTable, IoError> {
                 path: path.clone(),
                 column: uid.to_string(),
                 contract: "user_id".into(),
-                mapped: if uid != "user_id" {
-                    " (mapped from user_id)".into()
-                } else {
-                    String::new()
-                },
+                mapped: if uid != "user_id" { " (mapped from user_id)".into() } else { String::new() },
                 present: present.join(", "),
             });
         };
@@ -88,16 +68,10 @@ pub fn read_users(arg: &str, map: &ColumnMap) -> Result<UsersTable, IoError> {
             }
         }
         let aidx = schema.index_of(acc).ok();
-        let reader = builder.build().map_err(|e| IoError::NotParquet {
-            path: path.clone(),
-            detail: e.to_string(),
-        })?;
+        let reader = builder.build().map_err(|e| IoError::NotParquet { path: path.clone(), detail: e.to_string() })?;
         for (rgi, batch) in reader.enumerate() {
-            let batch = batch.map_err(|e| IoError::Decode {
-                path: path.clone(),
-                row_group: rgi,
-                detail: e.to_string(),
-            })?;
+            let batch =
+                batch.map_err(|e| IoError::Decode { path: path.clone(), row_group: rgi, detail: e.to_string() })?;
             let bad = |column: &str, what: String| IoError::BadValue {
                 path: path.clone(),
                 column: column.to_string(),
@@ -105,37 +79,19 @@ pub fn read_users(arg: &str, map: &ColumnMap) -> Result<UsersTable, IoError> {
                 what,
             };
             let keys = to_key(batch.column(uidx)).map_err(|e| bad(uid, e))?;
-            let signup = sidx
-                .map(|i| to_micros(batch.column(i)))
-                .transpose()
-                .map_err(|e| bad(sig, e))?;
-            let account = aidx
-                .map(|i| to_key(batch.column(i)))
-                .transpose()
-                .map_err(|e| bad(acc, e))?;
+            let signup = sidx.map(|i| to_micros(batch.column(i))).transpose().map_err(|e| bad(sig, e))?;
+            let account = aidx.map(|i| to_key(batch.column(i))).transpose().map_err(|e| bad(acc, e))?;
             for row in 0..batch.num_rows() {
                 let Some(key) = key_at(&keys, row) else {
                     t.skipped_null_user += 1;
                     continue;
                 };
                 if seen.insert(key.clone(), ()).is_some() {
-                    return Err(IoError::DuplicateUser {
-                        path: path.clone(),
-                        key: key.to_string(),
-                    });
+                    return Err(IoError::DuplicateUser { path: path.clone(), key: key.to_string() });
                 }
                 t.keys.push(key);
-                t.signup.push(
-                    signup
-                        .as_ref()
-                        .and_then(|s| s.is_valid(row).then(|| s.value(row))),
-                );
-                t.account.push(
-                    account
-                        .as_ref()
-                        .and_then(|a| key_at(a, row))
-                        .map(|k| k.to_string()),
-                );
+                t.signup.push(signup.as_ref().and_then(|s| s.is_valid(row).then(|| s.value(row))));
+                t.account.push(account.as_ref().and_then(|a| key_at(a, row)).map(|k| k.to_string()));
             }
             t.batches.push(batch);
         }
@@ -152,9 +108,7 @@ pub fn key_at(col: &KeyColumn, row: usize) -> Option<UserKey> {
                 return None;
             }
             let k = usize::try_from(d.keys.value(row)).ok()?;
-            d.values
-                .is_valid(k)
-                .then(|| UserKey::Str(d.values.value(k).into()))
+            d.values.is_valid(k).then(|| UserKey::Str(d.values.value(k).into()))
         }
     }
 }
