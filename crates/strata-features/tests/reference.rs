@@ -1,0 +1,206 @@
+//! The engine against a naive reference written here with plain loops over each
+//! user's sorted events, on random small tables (with and without session ids).
+
+mod common;
+use common::*;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+const EVENTS: [&str; 6] = ["page_view", "invite_sent", "pricing_page_view", "locked_feature_click", "support_ticket", "feature_used"];
+const FEATURES: [&str; 5] = ["f0", "f1", "f2", "f3", "f4"];
+const USERS: [&str; 5] = ["u0", "u1", "u2", "u3", "u4"];
+
+fn arb_event(with_session: bool) -> impl Strategy<Value = Ev> {
+    (
+        0usize..USERS.len(),
+        // From 100 days before T to 2 days after (those must be ignored); a coarse grid so
+        // that equal timestamps and exact window edges happen often.
+        -200i64..=4,
+        0i64..4,
+        0usize..EVENTS.len(),
+        prop::option::of(0usize..FEATURES.len()),
+        0u8..3,
+        prop::bool::weighted(0.03),
+    )
+        .prop_map(move |(u, half_days, quarter, e, f, s, null_user)| Ev {
+            user: (!null_user).then(|| USERS[u].to_string()),
+            ts: Some(T + half_days * DAY / 2 + quarter * 15 * MIN),
+            event: EVENTS[e].to_string(),
+            feature: f.map(|f| FEATURES[f].to_string()),
+            session: with_session.then(|| format!("s{s}")),
+            revenue: None,
+        })
+}
+
+struct Reference {
+    sessions_7d: i64,
+    sessions_28d: i64,
+    active_days_30d: i64,
+    features_used_7d: i64,
+    features_used_30d: i64,
+    feature_breadth_30d: Option<f64>,
+    peak_week: i64,
+    avg_session_minutes_28d: Option<f64>,
+    events_28d: i64,
+    days_since_last_seen: Option<f64>,
+    median_gap: Option<f64>,
+    tenure: Option<f64>,
+    invites_30d: i64,
+    pricing_14d: i64,
+    locked_14d: i64,
+    support_7d: i64,
+    weeks: Vec<i64>,
+}
+
+fn reference(rows: &[Ev], with_session: bool) -> BTreeMap<String, Reference> {
+    let mut by_user: BTreeMap<String, Vec<&Ev>> = BTreeMap::new();
+    for r in rows {
+        if let (Some(u), Some(ts)) = (&r.user, r.ts) {
+            if ts <= T {
+                by_user.entry(u.clone()).or_default().push(r);
+            }
+        }
+    }
+    let catalog: BTreeSet<&str> = by_user.values().flatten().filter_map(|r| r.feature.as_deref()).collect();
+    let in_days = |ts: i64, n: i64| T - ts < n * DAY;
+    let mut out = BTreeMap::new();
+    for (u, mut evs) in by_user {
+        evs.sort_by_key(|e| e.ts);
+        // Sessions as (start, end).
+        let mut sessions: Vec<(i64, i64)> = Vec::new();
+        if with_session {
+            let mut by_id: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+            for e in &evs {
+                let ts = e.ts.unwrap();
+                let s = by_id.entry(e.session.as_deref().unwrap()).or_insert((ts, ts));
+                s.0 = s.0.min(ts);
+                s.1 = s.1.max(ts);
+            }
+            sessions = by_id.into_values().collect();
+            sessions.sort();
+        } else {
+            for e in &evs {
+                let ts = e.ts.unwrap();
+                match sessions.last_mut() {
+                    Some(s) if ts - s.1 <= 30 * MIN => s.1 = ts,
+                    _ => sessions.push((ts, ts)),
+                }
+            }
+        }
+        let s28: Vec<_> = sessions.iter().filter(|s| in_days(s.0, 28)).collect();
+        let mut gaps: Vec<f64> = sessions.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / DAY as f64).collect();
+        gaps.sort_by(f64::total_cmp);
+        let median_gap = match gaps.len() {
+            0 => None,
+            n if n % 2 == 1 => Some(gaps[n / 2]),
+            n => Some((gaps[n / 2 - 1] + gaps[n / 2]) / 2.0),
+        };
+        let distinct = |n: i64| {
+            evs.iter().filter(|e| in_days(e.ts.unwrap(), n)).filter_map(|e| e.feature.as_deref()).collect::<BTreeSet<_>>().len() as i64
+        };
+        let peak = (0..12)
+            .map(|w| {
+                evs.iter()
+                    .filter(|e| (T - e.ts.unwrap()) / (7 * DAY) == w)
+                    .filter_map(|e| e.feature.as_deref())
+                    .collect::<BTreeSet<_>>()
+                    .len() as i64
+            })
+            .max()
+            .unwrap();
+        let count = |name: &str, n: i64| evs.iter().filter(|e| e.event == name && in_days(e.ts.unwrap(), n)).count() as i64;
+        let f30 = distinct(30);
+        let last = evs.last().unwrap().ts.unwrap();
+        let first = evs.first().unwrap().ts.unwrap();
+        out.insert(
+            u,
+            Reference {
+                sessions_7d: sessions.iter().filter(|s| in_days(s.0, 7)).count() as i64,
+                sessions_28d: s28.len() as i64,
+                active_days_30d: evs
+                    .iter()
+                    .filter(|e| in_days(e.ts.unwrap(), 30))
+                    .map(|e| (T - e.ts.unwrap()) / DAY)
+                    .collect::<BTreeSet<_>>()
+                    .len() as i64,
+                features_used_7d: distinct(7),
+                features_used_30d: f30,
+                feature_breadth_30d: (!catalog.is_empty()).then(|| f30 as f64 / catalog.len() as f64),
+                peak_week: peak,
+                avg_session_minutes_28d: (!s28.is_empty())
+                    .then(|| s28.iter().map(|s| (s.1 - s.0) as f64 / 60e6).sum::<f64>() / s28.len() as f64),
+                events_28d: evs.iter().filter(|e| in_days(e.ts.unwrap(), 28)).count() as i64,
+                days_since_last_seen: Some((T - last) as f64 / DAY as f64),
+                median_gap,
+                tenure: Some((T - first) as f64 / DAY as f64),
+                invites_30d: count("invite_sent", 30),
+                pricing_14d: count("pricing_page_view", 14),
+                locked_14d: count("locked_feature_click", 14),
+                support_7d: count("support_ticket", 7),
+                weeks: (0..12).map(|w| sessions.iter().filter(|s| (T - s.0) / (7 * DAY) == w).count() as i64).collect(),
+            },
+        );
+    }
+    out
+}
+
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(1.0),
+        _ => false,
+    }
+}
+
+fn check(rows: &[Ev], with_session: bool) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_events(dir.path(), "e.parquet", rows, with_session);
+    let out = run(&p, None);
+    let want = reference(rows, with_session);
+    prop_assert_eq!(users_of(&out), want.keys().cloned().collect::<Vec<_>>());
+    for (u, r) in &want {
+        let got = |c: &str| val(&out, u, c);
+        let n = |x: i64| Some(x as f64);
+        let checks: Vec<(&str, Option<f64>)> = vec![
+            ("sessions_7d", n(r.sessions_7d)),
+            ("sessions_28d", n(r.sessions_28d)),
+            ("avg_weekly_sessions_28d", Some(r.sessions_28d as f64 / 4.0)),
+            ("active_days_30d", n(r.active_days_30d)),
+            ("features_used_7d", n(r.features_used_7d)),
+            ("features_used_30d", n(r.features_used_30d)),
+            ("feature_breadth_30d", r.feature_breadth_30d),
+            ("peak_week_features_84d", n(r.peak_week)),
+            ("avg_session_minutes_28d", r.avg_session_minutes_28d),
+            ("events_28d", n(r.events_28d)),
+            ("days_since_last_seen", r.days_since_last_seen),
+            ("median_session_gap_days", r.median_gap),
+            ("tenure_days", r.tenure),
+            ("invites_sent_30d", n(r.invites_30d)),
+            ("pricing_page_views_14d", n(r.pricing_14d)),
+            ("locked_feature_clicks_14d", n(r.locked_14d)),
+            ("support_tickets_7d", n(r.support_7d)),
+        ];
+        for (c, expect) in checks {
+            prop_assert!(close(got(c), expect), "user {} column {}: engine {:?}, reference {:?}", u, c, got(c), expect);
+        }
+        for (w, expect) in r.weeks.iter().enumerate() {
+            let c = format!("sessions_week_{w}");
+            prop_assert!(close(got(&c), n(*expect)), "user {} {}: {:?} vs {}", u, c, got(&c), expect);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn engine_matches_reference_derived_sessions(rows in prop::collection::vec(arb_event(false), 1..120)) {
+        check(&rows, false)?;
+    }
+
+    #[test]
+    fn engine_matches_reference_session_ids(rows in prop::collection::vec(arb_event(true), 1..120)) {
+        check(&rows, true)?;
+    }
+}
