@@ -16,7 +16,7 @@ fn arb_event(with_session: bool) -> impl Strategy<Value = Ev> {
         // From 100 days before T to 2 days after (those must be ignored); a coarse grid so
         // that equal timestamps and exact window edges happen often.
         -200i64..=4,
-        0i64..4,
+        0i64..7,
         0usize..EVENTS.len(),
         prop::option::of(0usize..FEATURES.len()),
         0u8..3,
@@ -24,7 +24,7 @@ fn arb_event(with_session: bool) -> impl Strategy<Value = Ev> {
     )
         .prop_map(move |(u, half_days, quarter, e, f, s, null_user)| Ev {
             user: (!null_user).then(|| USERS[u].to_string()),
-            ts: Some(T + half_days * DAY / 2 + quarter * 15 * MIN),
+            ts: Some(T + half_days * DAY / 2 + quarter * 10 * MIN),
             event: EVENTS[e].to_string(),
             feature: f.map(|f| FEATURES[f].to_string()),
             session: with_session.then(|| format!("s{s}")),
