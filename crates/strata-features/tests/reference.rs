@@ -6,7 +6,8 @@ use common::*;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
-const EVENTS: [&str; 6] = ["page_view", "invite_sent", "pricing_page_view", "locked_feature_click", "support_ticket", "feature_used"];
+const EVENTS: [&str; 6] =
+    ["page_view", "invite_sent", "pricing_page_view", "locked_feature_click", "support_ticket", "feature_used"];
 const FEATURES: [&str; 5] = ["f0", "f1", "f2", "f3", "f4"];
 const USERS: [&str; 5] = ["u0", "u1", "u2", "u3", "u4"];
 
@@ -96,7 +97,11 @@ fn reference(rows: &[Ev], with_session: bool) -> BTreeMap<String, Reference> {
             n => Some((gaps[n / 2 - 1] + gaps[n / 2]) / 2.0),
         };
         let distinct = |n: i64| {
-            evs.iter().filter(|e| in_days(e.ts.unwrap(), n)).filter_map(|e| e.feature.as_deref()).collect::<BTreeSet<_>>().len() as i64
+            evs.iter()
+                .filter(|e| in_days(e.ts.unwrap(), n))
+                .filter_map(|e| e.feature.as_deref())
+                .collect::<BTreeSet<_>>()
+                .len() as i64
         };
         let peak = (0..12)
             .map(|w| {
@@ -108,7 +113,8 @@ fn reference(rows: &[Ev], with_session: bool) -> BTreeMap<String, Reference> {
             })
             .max()
             .unwrap();
-        let count = |name: &str, n: i64| evs.iter().filter(|e| e.event == name && in_days(e.ts.unwrap(), n)).count() as i64;
+        let count =
+            |name: &str, n: i64| evs.iter().filter(|e| e.event == name && in_days(e.ts.unwrap(), n)).count() as i64;
         let f30 = distinct(30);
         let last = evs.last().unwrap().ts.unwrap();
         let first = evs.first().unwrap().ts.unwrap();

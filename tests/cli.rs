@@ -1,0 +1,477 @@
+//! The `strata` binary end to end: commands, exit codes, messages, outputs, and every
+//! bad input of issue #2.
+
+use arrow_array::{
+    ArrayRef, Int64Array, LargeStringArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+const DAY: i64 = 86_400_000_000;
+const T: i64 = 20_000 * DAY;
+
+fn strata(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_strata")).args(args).output().expect("run strata")
+}
+
+fn strata_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_strata"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run strata")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(path: &Path, fields: Vec<Field>, cols: Vec<ArrayRef>) -> PathBuf {
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let f = std::fs::File::create(path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(f, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    path.to_path_buf()
+}
+
+fn events(path: &Path, users: &[Option<&str>], ts: &[Option<i64>], ev: &[&str]) -> PathBuf {
+    write(
+        path,
+        vec![
+            Field::new("user_id", DataType::Utf8, true),
+            Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+            Field::new("event", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(StringArray::from(users.to_vec())),
+            Arc::new(TimestampMicrosecondArray::from(ts.to_vec())),
+            Arc::new(StringArray::from(ev.to_vec())),
+        ],
+    )
+}
+
+fn simple_events(dir: &Path) -> PathBuf {
+    events(
+        &dir.join("events.parquet"),
+        &[Some("a"), Some("b"), Some("a")],
+        &[Some(T - DAY), Some(T - 2 * DAY), Some(T)],
+        &["x", "y", "x"],
+    )
+}
+
+/// Asserts exit code 2, one message containing every `needle`, and that `out` was not written.
+fn bad_input(o: &Output, needles: &[&str], out: &Path) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "expected {n:?} in {err}");
+    }
+    assert!(!out.exists(), "no output may be written on bad input");
+    if let Some(dir) = out.parent() {
+        if dir.exists() {
+            let tmp: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+                .collect();
+            assert!(tmp.is_empty(), "temporary files left behind: {tmp:?}");
+        }
+    }
+}
+
+fn features(dir: &Path, events: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let out = dir.join("out").join("features.parquet");
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let mut args = vec!["features", "--events", events.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    (strata(&args), out)
+}
+
+fn read_batches(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+#[test]
+fn features_writes_table_and_quality_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let (o, out) = features(dir.path(), &ev, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = read_batches(&out);
+    let schema = b[0].schema();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).take(18).collect();
+    assert_eq!(
+        names,
+        [
+            "user_id",
+            "sessions_7d",
+            "sessions_28d",
+            "avg_weekly_sessions_28d",
+            "active_days_30d",
+            "features_used_7d",
+            "features_used_30d",
+            "feature_breadth_30d",
+            "peak_week_features_84d",
+            "avg_session_minutes_28d",
+            "events_28d",
+            "days_since_last_seen",
+            "median_session_gap_days",
+            "tenure_days",
+            "invites_sent_30d",
+            "pricing_page_views_14d",
+            "locked_feature_clicks_14d",
+            "support_tickets_7d"
+        ],
+        "contract section 3 columns first, in order"
+    );
+    assert_eq!(schema.field(1).data_type(), &DataType::Int64);
+    assert_eq!(schema.field(3).data_type(), &DataType::Float64);
+    assert_eq!(b[0].num_rows(), 2);
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/features.quality.json")).unwrap()).unwrap();
+    assert_eq!(q["rows_read"], 3);
+    assert_eq!(q["as_of_source"], "latest event");
+    assert!(stderr(&o).contains("wrote"), "{}", stderr(&o));
+}
+
+#[test]
+fn missing_required_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir.path().join("e.parquet"),
+        vec![Field::new("user_id", DataType::Utf8, false), Field::new("event", DataType::Utf8, false)],
+        vec![Arc::new(StringArray::from(vec!["a"])), Arc::new(StringArray::from(vec!["x"]))],
+    );
+    let (o, out) = features(dir.path(), &p, &[]);
+    bad_input(&o, &["e.parquet", "no column 'timestamp'", "user_id, event", "[columns]"], &out);
+}
+
+#[test]
+fn column_of_a_type_the_contract_does_not_accept() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir.path().join("e.parquet"),
+        vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("timestamp", DataType::Utf8, false),
+            Field::new("event", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(StringArray::from(vec!["a"])),
+            Arc::new(StringArray::from(vec!["2026-01-01"])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    );
+    let (o, out) = features(dir.path(), &p, &[]);
+    bad_input(&o, &["e.parquet", "'timestamp'", "type Utf8", "Timestamp(any unit"], &out);
+}
+
+#[test]
+fn not_parquet_truncated_and_empty_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.parquet");
+    std::fs::write(&text, "user_id,timestamp,event\na,2026-01-01,x\n").unwrap();
+    let (o, out) = features(dir.path(), &text, &[]);
+    bad_input(&o, &["notes.parquet", "not a readable Parquet file"], &out);
+
+    let good = simple_events(dir.path());
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.parquet");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let (o, out) = features(dir.path(), &cut, &[]);
+    bad_input(&o, &["cut.parquet", "not a readable Parquet file"], &out);
+
+    let empty = dir.path().join("empty.parquet");
+    std::fs::write(&empty, b"").unwrap();
+    let (o, out) = features(dir.path(), &empty, &[]);
+    bad_input(&o, &["empty.parquet", "0 bytes"], &out);
+}
+
+#[test]
+fn zero_row_file_still_gives_users_table_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = events(&dir.path().join("e.parquet"), &[], &[], &[]);
+    let users = write(
+        &dir.path().join("users.parquet"),
+        vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("signup_at", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        ],
+        vec![
+            Arc::new(StringArray::from(vec!["u1", "u2"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![Some(T - DAY), None])),
+        ],
+    );
+    let (o, out) = features(dir.path(), &ev, &["--users", users.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = read_batches(&out);
+    assert_eq!(b.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+    std::fs::remove_file(&out).unwrap();
+    // With neither events nor signups there is no default as-of time.
+    let (o, out) = features(dir.path(), &ev, &[]);
+    bad_input(&o, &["--as-of"], &out);
+    let (o, _) = features(dir.path(), &ev, &["--as-of", "2026-01-01T00:00:00Z"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn null_user_ids_and_timestamps_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = events(
+        &dir.path().join("e.parquet"),
+        &[Some("a"), None, Some("b"), Some("c")],
+        &[Some(T), Some(T), None, Some(T + DAY)],
+        &["x", "x", "x", "x"],
+    );
+    let (o, out) = features(dir.path(), &ev, &["--as-of", "2024-10-04T00:00:00Z"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.with_file_name("features.quality.json")).unwrap()).unwrap();
+    assert_eq!(q["rows_skipped"]["null_user_id"], 1);
+    assert_eq!(q["rows_skipped"]["null_timestamp"], 1);
+    assert_eq!(q["rows_skipped"]["after_as_of"], 1);
+    assert_eq!(q["users_out"], 1);
+    assert!(stderr(&o).contains("null user_id 1"), "{}", stderr(&o));
+}
+
+#[test]
+fn duplicate_user_in_users_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let users = write(
+        &dir.path().join("users.parquet"),
+        vec![Field::new("user_id", DataType::Utf8, false)],
+        vec![Arc::new(StringArray::from(vec!["u1", "u2", "u1"]))],
+    );
+    let (o, out) = features(dir.path(), &ev, &["--users", users.to_str().unwrap()]);
+    bad_input(&o, &["users.parquet", "'u1' appears more than once"], &out);
+}
+
+#[test]
+fn a_directory_with_mixed_timestamp_units_and_string_types_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("events");
+    std::fs::create_dir_all(d.join("day=1")).unwrap();
+    std::fs::create_dir_all(d.join("day=2")).unwrap();
+    events(&d.join("day=1/part-0.parquet"), &[Some("a"), Some("b")], &[Some(T - DAY), Some(T - DAY)], &["x", "x"]);
+    write(
+        &d.join("day=2/part-0.parquet"),
+        vec![
+            Field::new("user_id", DataType::LargeUtf8, false),
+            Field::new("timestamp", DataType::Timestamp(TimeUnit::Millisecond, Some("+02:00".into())), false),
+            Field::new("event", DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8)), false),
+        ],
+        vec![
+            Arc::new(LargeStringArray::from(vec!["a"])),
+            Arc::new(TimestampMillisecondArray::from(vec![T / 1000]).with_timezone("+02:00")),
+            Arc::new(arrow_array::DictionaryArray::<arrow_array::types::Int8Type>::from_iter(["x"])),
+        ],
+    );
+    let (o, out) = features(dir.path(), &d, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = read_batches(&out);
+    let col = |name: &str| b[0].column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+    assert_eq!(col("events_28d").values().to_vec(), vec![2, 1]);
+    assert_eq!(col("sessions_7d").values().to_vec(), vec![2, 1]);
+}
+
+#[test]
+fn integer_ids_mixed_with_string_ids_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("events");
+    std::fs::create_dir_all(&d).unwrap();
+    events(&d.join("a.parquet"), &[Some("a")], &[Some(T)], &["x"]);
+    write(
+        &d.join("b.parquet"),
+        vec![
+            Field::new("user_id", DataType::Int64, false),
+            Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+            Field::new("event", DataType::Utf8, false),
+        ],
+        vec![
+            Arc::new(Int64Array::from(vec![7])),
+            Arc::new(TimestampMicrosecondArray::from(vec![T])),
+            Arc::new(StringArray::from(vec!["x"])),
+        ],
+    );
+    let (o, out) = features(dir.path(), &d, &[]);
+    bad_input(&o, &["b.parquet", "integer", "a.parquet"], &out);
+}
+
+#[test]
+fn as_of_that_does_not_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let (o, out) = features(dir.path(), &ev, &["--as-of", "last tuesday"]);
+    bad_input(&o, &["--as-of", "'last tuesday'", "RFC 3339"], &out);
+}
+
+#[test]
+fn output_folder_that_does_not_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let out = dir.path().join("nowhere/features.parquet");
+    let o = strata(&["features", "--events", ev.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    bad_input(&o, &["nowhere", "does not exist"], &out);
+}
+
+#[test]
+fn output_path_equal_to_input_is_refused_and_input_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let before = std::fs::read(&ev).unwrap();
+    let o = strata(&["features", "--events", ev.to_str().unwrap(), "--out", ev.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is also an input"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&ev).unwrap(), before);
+}
+
+#[test]
+fn missing_events_path_and_bad_usage() {
+    let o = strata(&["features", "--events", "/definitely/not/here.parquet", "--out", "x.parquet"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no such file or folder"), "{}", stderr(&o));
+    let o = strata(&["features", "--out", "x.parquet"]);
+    assert_eq!(o.status.code(), Some(2), "missing --events is bad usage");
+    let o = strata(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = strata(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["demo", "generate", "features"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+}
+
+#[test]
+fn config_maps_posthog_and_amplitude_column_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = write(
+        &dir.path().join("amplitude.parquet"),
+        vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("event_type", DataType::Utf8, false),
+            Field::new("event_time", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+            Field::new("session_id", DataType::Int64, false),
+        ],
+        vec![
+            Arc::new(StringArray::from(vec!["a", "a", "a"])),
+            Arc::new(StringArray::from(vec!["Pricing Viewed", "x", "x"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![T - 3 * 3_600_000_000, T - 3_600_000_000, T])),
+            Arc::new(Int64Array::from(vec![1, 1, 2])),
+        ],
+    );
+    let cfg = dir.path().join("strata.toml");
+    std::fs::write(
+        &cfg,
+        "[columns]\nevent = \"event_type\"\ntimestamp = \"event_time\"\n\n[signals]\npricing_page_view = \"Pricing Viewed\"\n",
+    )
+    .unwrap();
+    let (o, out) = features(dir.path(), &ev, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = read_batches(&out);
+    let col = |name: &str| b[0].column_by_name(name).unwrap().as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+    assert_eq!(col("sessions_7d"), 2, "two session ids");
+    assert_eq!(col("pricing_page_views_14d"), 1);
+
+    // PostHog: distinct_id, through the --col flag.
+    let ph = write(
+        &dir.path().join("posthog.parquet"),
+        vec![
+            Field::new("distinct_id", DataType::Utf8, false),
+            Field::new("event", DataType::Utf8, false),
+            Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        ],
+        vec![
+            Arc::new(StringArray::from(vec!["p"])),
+            Arc::new(StringArray::from(vec!["$pageview"])),
+            Arc::new(TimestampMicrosecondArray::from(vec![T]).with_timezone("UTC")),
+        ],
+    );
+    let (o, _) = features(dir.path(), &ph, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no column 'user_id'"), "{}", stderr(&o));
+    let (o, _) = features(dir.path(), &ph, &["--col-user-id", "distinct_id"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // A config error names the file, line and column.
+    std::fs::write(&cfg, "[columns]\nuser_id = 3\n").unwrap();
+    let (o, out) = features(dir.path(), &ev, &["--config", cfg.to_str().unwrap()]);
+    let _ = out;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("strata.toml:2:"), "{}", stderr(&o));
+}
+
+#[test]
+fn generate_is_deterministic_and_features_are_identical_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    let b = dir.path().join("b");
+    for d in [&a, &b] {
+        let o =
+            strata(&["-q", "generate", "--users", "600", "--days", "40", "--seed", "3", "--out", d.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    for f in ["events.parquet", "users.parquet", "personas.parquet"] {
+        assert_eq!(std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap(), "{f} differs per run");
+    }
+    let ev = a.join("events.parquet");
+    let users = a.join("users.parquet");
+    let mut outs = Vec::new();
+    for threads in ["1", "2", "3"] {
+        let out = dir.path().join(format!("f{threads}.parquet"));
+        let o = strata_env(
+            &[
+                "-q",
+                "features",
+                "--events",
+                ev.to_str().unwrap(),
+                "--users",
+                users.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        outs.push(std::fs::read(out).unwrap());
+    }
+    assert_eq!(outs[0], outs[1], "1 vs 2 threads");
+    assert_eq!(outs[0], outs[2], "1 vs 3 threads");
+}
+
+#[test]
+fn demo_runs_end_to_end_on_a_small_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = strata(&["demo", "--users", "300", "--days", "30", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for f in [
+        "data/events.parquet",
+        "data/users.parquet",
+        "data/personas.parquet",
+        "features.parquet",
+        "features.quality.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let rows: usize = read_batches(&out.join("features.parquet")).iter().map(|b| b.num_rows()).sum();
+    let q: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("features.quality.json")).unwrap()).unwrap();
+    // Every generated user has a row, except those who sign up after the latest event.
+    assert_eq!(rows as u64 + q["users_signing_up_after_as_of"].as_u64().unwrap(), 300);
+    assert!(rows > 280, "{rows}");
+    assert!(stderr(&o).contains("demo done"), "{}", stderr(&o));
+}
