@@ -1,6 +1,8 @@
 //! The `strata` binary end to end: commands, exit codes, messages, outputs, and every
 //! bad input of issue #2.
 
+#![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
+
 use arrow_array::{
     ArrayRef, Int64Array, LargeStringArray, RecordBatch, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray,

@@ -32,7 +32,7 @@ impl From<strata_io::IoError> for Failure {
 impl From<strata_features::EngineError> for Failure {
     fn from(e: strata_features::EngineError) -> Self {
         match e {
-            strata_features::EngineError::Io(io) => io.into(),
+            strata_features::EngineError::Io(io) => (*io).into(),
             other => Failure::Input(other.to_string()),
         }
     }

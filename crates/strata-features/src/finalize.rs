@@ -115,7 +115,7 @@ pub(crate) fn layout() -> Vec<(String, Kind)> {
     for (n, _, _) in &SIGNAL_COLUMNS[4..] {
         push(n, 'c');
     }
-    drop(push);
+    let _ = push;
     v.push(("account_id".into(), Kind::Account));
     v.push(("account_users".into(), Kind::AccountUsers(0)));
     v.push(("account_active_users_7d".into(), Kind::AccountUsers(1)));

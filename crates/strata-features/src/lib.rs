@@ -33,7 +33,7 @@ use strata_io::{EventSource, IoError, UserKey, UsersTable};
 pub enum EngineError {
     /// Reading the input failed.
     #[error(transparent)]
-    Io(#[from] IoError),
+    Io(Box<IoError>),
     /// There is nothing to take the as-of time from.
     #[error("the events have no row with a timestamp and the users table no signup_at, so there is no default as-of time; pass --as-of")]
     NoAsOf,
@@ -45,6 +45,20 @@ pub enum EngineError {
         /// Kind in the users table.
         users: &'static str,
     },
+}
+
+impl From<IoError> for EngineError {
+    fn from(e: IoError) -> Self {
+        EngineError::Io(Box::new(e))
+    }
+}
+
+/// One row of the output before features: id, accumulator, signup, table account.
+struct OutUser {
+    key: UserKey,
+    idx: Option<usize>,
+    signup: Option<i64>,
+    account: Option<String>,
 }
 
 /// Everything [`compute`] needs.
@@ -121,7 +135,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     let mut caller_ids = Vec::with_capacity(input.plan.aggs().len());
     for a in input.plan.aggs() {
         // The caller's plan validated these already.
-        caller_ids.push(plan.add(a.clone()).map_err(|_| EngineError::NoAsOf).map(|id| id.0).unwrap_or(0));
+        caller_ids.push(plan.add(a.clone()).map_or(0, |id| id.0));
     }
     let (as_of, as_of_source) = match input.as_of {
         Some(t) => (t, "--as-of"),
@@ -174,8 +188,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
         event_files: input.source.paths().iter().map(|p| p.display().to_string()).collect(),
         ..DataQuality::default()
     };
-    // (key, accumulator index, signup, account from the users table)
-    let mut out_users: Vec<(UserKey, Option<usize>, Option<i64>, Option<String>)> = Vec::new();
+    let mut out_users: Vec<OutUser> = Vec::new();
     let mut in_table = vec![false; g.user_keys.len()];
     let acc_index = |k: &UserKey| -> Option<usize> {
         match k {
@@ -200,7 +213,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
             if idx.is_none_or(|ix| part.users[ix].n == 0) {
                 q.users_without_events += 1;
             }
-            out_users.push((k.clone(), idx, signup, u.account[i].clone()));
+            out_users.push(OutUser { key: k.clone(), idx, signup, account: u.account[i].clone() });
         }
     }
     for (ix, k) in g.user_keys.iter().enumerate() {
@@ -208,10 +221,10 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
             if input.users.is_some() {
                 q.users_missing_from_users_table += 1;
             }
-            out_users.push((k.clone(), Some(ix), None, None));
+            out_users.push(OutUser { key: k.clone(), idx: Some(ix), signup: None, account: None });
         }
     }
-    out_users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    out_users.sort_unstable_by(|a, b| a.key.cmp(&b.key));
 
     timings.push(("who", t0.elapsed().as_secs_f64()));
     // The feature catalog.
@@ -260,12 +273,12 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     let zero = vec![0u32; n_slots];
     let rows: Vec<finalize::Row> = out_users
         .par_iter()
-        .map(|(_, idx, signup, _)| match idx {
+        .map(|u| match u.idx {
             Some(ix) => {
                 let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
-                finalize::row(&ctx, &part.users[*ix], c, *signup)
+                finalize::row(&ctx, &part.users[ix], c, u.signup)
             }
-            None => finalize::row(&ctx, &empty, &zero, *signup),
+            None => finalize::row(&ctx, &empty, &zero, u.signup),
         })
         .collect();
 
@@ -273,9 +286,9 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     // Accounts: the users table's, else the account of the user's latest event.
     let accounts: Vec<Option<String>> = out_users
         .iter()
-        .map(|(_, idx, _, table_acct)| {
-            table_acct.clone().or_else(|| {
-                idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| s.to_string())
+        .map(|u| {
+            u.account.clone().or_else(|| {
+                u.idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| s.to_string())
             })
         })
         .collect();
@@ -314,7 +327,7 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
     let _ = MICROS_PER_DAY;
     Ok(Output {
         as_of,
-        table: FeatureTable { keys: out_users.into_iter().map(|u| u.0).collect(), string_keys, columns },
+        table: FeatureTable { keys: out_users.into_iter().map(|u| u.key).collect(), string_keys, columns },
         aggs,
         quality: q,
         timings,

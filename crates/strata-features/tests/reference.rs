@@ -1,6 +1,8 @@
 //! The engine against a naive reference written here with plain loops over each
 //! user's sorted events, on random small tables (with and without session ids).
 
+#![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
+
 mod common;
 use common::*;
 use proptest::prelude::*;

@@ -1,5 +1,7 @@
 //! Every window edge and definition of contract sections 2 and 3, on tiny tables.
 
+#![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
+
 mod common;
 use common::*;
 use strata_core::Config;
