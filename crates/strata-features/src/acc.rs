@@ -253,7 +253,15 @@ mod tests {
         let mut sorted = pts;
         sorted.sort_unstable();
         let expect = sessions_of(&sorted, 30);
-        assert_eq!(expect, vec![Sess { start: 0, end: 160, count: 8 }, Sess { start: 300, end: 300, count: 1 }]);
+        // 65 -> 100 is a 35-unit gap: a new session.
+        assert_eq!(
+            expect,
+            vec![
+                Sess { start: 0, end: 65, count: 5 },
+                Sess { start: 100, end: 160, count: 3 },
+                Sess { start: 300, end: 300, count: 1 }
+            ]
+        );
         assert_eq!(sessions_of(&pts, 30), expect);
         let mut rev = sorted;
         rev.reverse();
