@@ -68,18 +68,20 @@ fn sessions(c: &mut Criterion) {
 
 fn whole_pass(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let s = strata_gen::generate(strata_gen::GenParams { users: 2_000, days: 60, seed: 1 }, dir.path()).expect("generate");
+    let s =
+        strata_gen::generate(strata_gen::GenParams { users: 2_000, days: 60, seed: 1 }, dir.path()).expect("generate");
     let cfg = Config::default();
-    let source = EventSource::open(&[dir.path().join("events.parquet")], &EventColumns::from_map(&cfg.columns))
-        .expect("open");
+    let source =
+        EventSource::open(&[dir.path().join("events.parquet")], &EventColumns::from_map(&cfg.columns)).expect("open");
     let plan = Plan::new();
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(s.events));
     g.sample_size(10);
     g.bench_function("features_2000_users_60_days", |b| {
         b.iter(|| {
-            let out = compute(Input { source: &source, users: None, config: &cfg, as_of: None, plan: &plan, progress: None })
-                .expect("compute");
+            let out =
+                compute(Input { source: &source, users: None, config: &cfg, as_of: None, plan: &plan, progress: None })
+                    .expect("compute");
             black_box(out.table.len())
         })
     });

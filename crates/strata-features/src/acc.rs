@@ -60,7 +60,7 @@ pub struct UserAcc {
     pub revenue_30d: i128,
     /// The account of the latest event with one: (timestamp, account hash).
     pub account: Option<(i64, u64)>,
-    /// Features used, sorted by code.
+    /// Features used, in order of first use (codes are unique).
     pub features: Vec<FeatUse>,
     /// Gap-derived sessions, sorted by start, separated by more than the gap.
     pub sessions: Vec<Sess>,
@@ -90,13 +90,13 @@ impl UserAcc {
     pub fn use_feature(&mut self, code: u32, day: i64, week: i64) {
         let d = u16::try_from(day).unwrap_or(u16::MAX);
         let wbit = if week < WEEKS { 1u16 << week } else { 0 };
-        match self.features.binary_search_by_key(&code, |f| f.code) {
-            Ok(i) => {
-                let f = &mut self.features[i];
-                f.min_day = f.min_day.min(d);
-                f.weeks |= wbit;
-            }
-            Err(i) => self.features.insert(i, FeatUse { code, min_day: d, weeks: wbit }),
+        // A user uses a handful of features: a linear scan beats a binary search here
+        // (the scan took 9% of a whole run as a binary search on the benchmark data).
+        if let Some(f) = self.features.iter_mut().find(|f| f.code == code) {
+            f.min_day = f.min_day.min(d);
+            f.weeks |= wbit;
+        } else {
+            self.features.push(FeatUse { code, min_day: d, weeks: wbit });
         }
     }
 
@@ -142,13 +142,11 @@ impl UserAcc {
             (a, b) => a.or(b),
         };
         for f in other.features {
-            match self.features.binary_search_by_key(&f.code, |g| g.code) {
-                Ok(i) => {
-                    let g = &mut self.features[i];
-                    g.min_day = g.min_day.min(f.min_day);
-                    g.weeks |= f.weeks;
-                }
-                Err(i) => self.features.insert(i, f),
+            if let Some(g) = self.features.iter_mut().find(|g| g.code == f.code) {
+                g.min_day = g.min_day.min(f.min_day);
+                g.weeks |= f.weeks;
+            } else {
+                self.features.push(f);
             }
         }
         if !other.sessions.is_empty() {
