@@ -123,6 +123,11 @@ impl UserAcc {
 
     /// Folds `other` (the same user, seen by another task) into `self`.
     pub fn merge(&mut self, other: UserAcc, gap: i64) {
+        // Most users are seen by one worker only: then merging is a move.
+        if self.n == 0 && self.sessions.is_empty() && self.id_sessions.is_empty() && self.features.is_empty() {
+            *self = other;
+            return;
+        }
         if other.n > 0 {
             if self.n == 0 {
                 self.first = other.first;

@@ -296,8 +296,9 @@ pub(crate) fn columns(
     accounts: &[Option<String>],
     account_users: &[[Option<i64>; 3]],
 ) -> Vec<(String, Column)> {
+    use rayon::prelude::*;
     layout()
-        .into_iter()
+        .into_par_iter()
         .map(|(name, kind)| {
             let col = match kind {
                 Kind::C(i) => Column::Count(rows.iter().map(|r| r.counts[i]).collect()),
