@@ -163,6 +163,7 @@ def main():
     ap.add_argument("--users", type=int, default=50_000)
     ap.add_argument("--days", type=int, default=120)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tool; the best and the median are reported")
     ap.add_argument("--data", default=os.path.join(ROOT, "bench-data"))
     ap.add_argument("--duckdb-child", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -180,13 +181,19 @@ def main():
     strata_out = os.path.join(data, "strata-features.parquet")
     duck_out = os.path.join(data, "duckdb-features.parquet")
     env = dict(os.environ, RAYON_NUM_THREADS=str(a.threads))
-    s_t, s_rss = timed([STRATA, "--quiet", "features", "--events", events, "--users", users, "--out", strata_out], env)
-    d_t, d_rss = timed([sys.executable, __file__, "--threads", str(a.threads), "--duckdb-child", events, users, duck_out])
+    s_runs, d_runs = [], []
+    for _ in range(a.repeat):
+        s_runs.append(timed([STRATA, "--quiet", "features", "--events", events, "--users", users, "--out", strata_out], env))
+        d_runs.append(timed([sys.executable, __file__, "--threads", str(a.threads), "--duckdb-child", events, users, duck_out]))
     n, bad = compare(strata_out, duck_out)
+    s_t = sorted(t for t, _ in s_runs)
+    d_t = sorted(t for t, _ in d_runs)
     print(json.dumps({
-        "events": int(rows), "users": n, "threads": a.threads,
-        "strata_s": round(s_t, 3), "duckdb_s": round(d_t, 3), "ratio": round(d_t / s_t, 1),
-        "strata_peak_rss_mib": round(s_rss), "duckdb_peak_rss_mib": round(d_rss),
+        "events": int(rows), "users": n, "threads": a.threads, "runs": a.repeat,
+        "strata_best_s": round(s_t[0], 3), "strata_median_s": round(s_t[len(s_t) // 2], 3),
+        "duckdb_best_s": round(d_t[0], 3), "duckdb_median_s": round(d_t[len(d_t) // 2], 3),
+        "ratio_best": round(d_t[0] / s_t[0], 1), "ratio_median": round(d_t[len(d_t) // 2] / s_t[len(s_t) // 2], 1),
+        "strata_peak_rss_mib": round(max(r for _, r in s_runs)), "duckdb_peak_rss_mib": round(max(r for _, r in d_runs)),
         "columns_compared": len(CORE), "mismatches": bad,
     }, indent=2))
     if bad:
