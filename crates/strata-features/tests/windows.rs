@@ -62,8 +62,7 @@ fn thirty_minute_gap_boundary() {
     assert_eq!(val(&out, "same", "sessions_7d"), Some(1.0));
     assert_eq!(val(&out, "split", "sessions_7d"), Some(2.0));
     // A configured gap of 45 minutes joins both.
-    let mut cfg = Config::default();
-    cfg.session_gap_secs = 45 * 60;
+    let cfg = Config { session_gap_secs: 45 * 60, ..Config::default() };
     let out = run_with(&p, None, Some(T), &cfg, &Plan::new());
     assert_eq!(val(&out, "split", "sessions_7d"), Some(1.0));
 }
@@ -125,8 +124,8 @@ fn features_breadth_and_peak_week() {
     assert_eq!(val(&out, "a", "features_week_0"), Some(2.0));
     assert_eq!(val(&out, "b", "features_used_7d"), Some(1.0));
     // A configured catalog sets the denominator and what counts.
-    let mut cfg = Config::default();
-    cfg.catalog = Some(vec!["f1".into(), "f2".into(), "f3".into(), "f9".into()]);
+    let mut cfg =
+        Config { catalog: Some(vec!["f1".into(), "f2".into(), "f3".into(), "f9".into()]), ..Config::default() };
     let out = run_with(&p, None, Some(T), &cfg, &Plan::new());
     assert_eq!(val(&out, "a", "features_used_30d"), Some(3.0));
     assert_eq!(val(&out, "a", "feature_breadth_30d"), Some(0.75));
