@@ -1,0 +1,169 @@
+//! Parser tests: the seed's section 6.1 verbatim, every diagnostic with its position,
+//! recovery, and random input that must never panic.
+
+#![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
+
+use proptest::prelude::*;
+use strata_rules::ast::{BinOp, Expr};
+use strata_rules::parse;
+
+const SEED_61: &str = include_str!("fixtures/seed-6.1.rules");
+
+#[test]
+fn seed_section_6_1_parses_verbatim() {
+    let (file, diags) = parse(SEED_61);
+    assert!(diags.is_empty(), "{diags:?}");
+    let names: Vec<_> = file.segments.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["Power Users", "At Risk", "Expansion Ready"]);
+    for s in &file.segments {
+        assert_eq!(s.refresh.as_ref().unwrap().value, "daily");
+    }
+    // Power Users: ((a >= 5) AND (b >= 0.7 * total_features)) AND (c >= 30)
+    let Some(Expr::Bin(BinOp::And, l, r, _)) = &file.segments[0].conditions else { panic!("not an AND") };
+    assert!(matches!(&**r, Expr::Bin(BinOp::Ge, _, _, _)));
+    let Expr::Bin(BinOp::And, first, second, _) = &**l else { panic!("not left-nested") };
+    let Expr::Bin(BinOp::Ge, call, five, _) = &**first else { panic!() };
+    let Expr::Call(path, args, _) = &**call else { panic!("not a call: {call:?}") };
+    assert_eq!(path, &["events", "session_count"]);
+    assert!(matches!(args.as_slice(), [Expr::Ref(p, _)] if p == &["last_7_days"]));
+    assert!(matches!(**five, Expr::Num(v, _) if v == 5.0));
+    let Expr::Bin(BinOp::Ge, _, product, _) = &**second else { panic!() };
+    assert!(matches!(&**product, Expr::Bin(BinOp::Mul, _, _, _)));
+    // Expansion Ready: scores.engagement >= 60 AND ( ... OR ... OR ... )
+    let Some(Expr::Bin(BinOp::And, _, group, _)) = &file.segments[2].conditions else { panic!() };
+    assert!(matches!(&**group, Expr::Bin(BinOp::Or, _, _, _)));
+    // Spans point back at the text.
+    let s = &file.segments[1];
+    assert_eq!(&SEED_61[s.name_span.start..s.name_span.end], "\"At Risk\"");
+}
+
+#[test]
+fn operators_percentages_lists_and_nulls() {
+    let src = r#"segment "X" {
+  conditions {
+    NOT user.plan in ["free", "trial"] AND usage.percentage_of_limit >= 70%
+    OR user.role is null OR user.role is not null AND -sessions_7d + 2 * (3 - 1) / 4 != 1
+    AND user.country not in ["US"]
+  }
+  family: "Behavioral"
+  action: "Expansion offers"
+  description: "test"
+}"#;
+    let (file, diags) = parse(src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let s = &file.segments[0];
+    assert_eq!(s.family.as_ref().unwrap().value, "Behavioral");
+    assert_eq!(s.action.as_ref().unwrap().value, "Expansion offers");
+    // OR is loosest: the top node is an OR.
+    assert!(matches!(s.conditions, Some(Expr::Bin(BinOp::Or, _, _, _))));
+    let text = format!("{:?}", s.conditions);
+    assert!(text.contains("Num(0.7"), "70% is 0.7: {text}");
+    assert!(text.contains("IsNull"), "{text}");
+    assert!(text.contains("In("), "{text}");
+}
+
+#[test]
+fn errors_name_line_column_and_show_a_caret() {
+    let src = "segment \"A\" {\n  conditions {\n    sessions_7d >= \n  }\n}\n";
+    let (_, diags) = parse(src);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let text = diags[0].render("rules.txt", src);
+    assert_eq!(text, "rules.txt:4:3: expected a value, a name or '(', found '}'\n  |\n  |   }\n  |   ^");
+}
+
+#[test]
+fn every_broken_segment_is_reported_in_one_run() {
+    let src = r#"
+segment "A" { conditions { sessions_7d >= } }
+segment "B" { conditions { sessions_7d >= 1 } refresh: daily }
+segment C { }
+segment "D" { colour: "red" }
+segment "E" { conditions { a > 1 } conditions { b > 1 } }
+"#;
+    let (file, diags) = parse(src);
+    assert_eq!(file.segments.len(), 1, "B parses");
+    assert_eq!(file.segments[0].name, "B");
+    let msgs: Vec<_> = diags.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert!(msgs[1].contains("segment's name in double quotes"), "{msgs:?}");
+    assert!(msgs[2].contains("unexpected 'colour'"), "{msgs:?}");
+    assert_eq!(
+        diags[2].hint.as_deref(),
+        Some("a segment holds conditions { ... }, refresh:, family:, action: and description:")
+    );
+    assert!(msgs[3].contains("already has conditions"), "{msgs:?}");
+}
+
+#[test]
+fn lexer_errors_are_diagnostics() {
+    for (src, needle) in [
+        ("segment \"A\" { conditions { a >= 1 @ } }", "unexpected character '@'"),
+        ("segment \"A", "not closed"),
+        ("segment \"A\" { conditions { a >= 1.2.3 } }", "not a number"),
+        ("segment \"A\" { conditions { a >= 1 }", "not closed with '}'"),
+        ("AND", "expected a `segment"),
+    ] {
+        let (_, diags) = parse(src);
+        assert!(diags.iter().any(|d| d.message.contains(needle)), "{src}: {diags:?}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    let src = format!("segment \"A\" {{ conditions {{ {}1{} }} }}", "(".repeat(10_000), ")".repeat(10_000));
+    let (_, diags) = parse(&src);
+    assert!(diags.iter().any(|d| d.message.contains("nested too deeply")), "{diags:?}");
+    let src = format!("segment \"A\" {{ conditions {{ {}1 }} }}", "NOT -".repeat(10_000));
+    let (_, diags) = parse(&src);
+    assert!(!diags.is_empty());
+}
+
+const TOKENS: [&str; 24] = [
+    "segment",
+    "\"S\"",
+    "{",
+    "}",
+    "conditions",
+    "(",
+    ")",
+    "AND",
+    "OR",
+    "NOT",
+    ">=",
+    "<",
+    "==",
+    "1",
+    "0.5",
+    "70%",
+    "events.session_count",
+    "last_7_days",
+    "user.plan",
+    "in",
+    "[",
+    "]",
+    ",",
+    "is null",
+];
+
+proptest! {
+    #[test]
+    fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let src = String::from_utf8_lossy(&bytes);
+        let (_, diags) = parse(&src);
+        for d in &diags {
+            let _ = d.render("x", &src);
+        }
+    }
+
+    #[test]
+    fn random_token_sequences_never_panic(idx in prop::collection::vec(0usize..TOKENS.len(), 0..80)) {
+        let src: Vec<&str> = idx.iter().map(|i| TOKENS[*i]).collect();
+        let src = src.join(" ");
+        let (file, diags) = parse(&src);
+        for d in &diags {
+            prop_assert!(d.span.start <= d.span.end && d.span.end <= src.len());
+            let _ = d.render("x", &src);
+        }
+        let _ = file;
+    }
+}
