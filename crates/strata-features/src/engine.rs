@@ -329,8 +329,7 @@ impl Scan<'_> {
                 None => acc.add_to_sessions(when, self.gap_us),
             }
             if let Some(rev) = &b.revenue {
-                if rev.is_valid(row) {
-                    let v = rev.value(row);
+                if let Some(v) = rev.nanos(row) {
                     acc.revenue += v;
                     if day < 30 {
                         acc.revenue_30d += v;

@@ -4,7 +4,7 @@ use arrow_array::types::{
     Date32Type, Date64Type, Int64Type, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
     TimestampSecondType,
 };
-use arrow_array::{Array, ArrayRef, Decimal128Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, Decimal128Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
@@ -72,6 +72,35 @@ pub enum KeyColumn {
     Int(Int64Array),
 }
 
+/// A revenue column in the cheapest exact form: floats and integers as they are,
+/// decimals at scale 9. [`RevenueColumn::nanos`] converts one value, so the mostly-null
+/// column of payment amounts is never converted as a whole.
+#[derive(Debug, Clone)]
+pub enum RevenueColumn {
+    /// Any float type, as Float64.
+    Float(Float64Array),
+    /// Any integer type, as Int64.
+    Int(Int64Array),
+    /// Any decimal type, as Decimal128 with scale 9.
+    Decimal(Decimal128Array),
+}
+
+impl RevenueColumn {
+    /// The value at `row` in nano-units (1e-9), or `None` for a null (or a float that is
+    /// not finite).
+    #[inline]
+    pub fn nanos(&self, row: usize) -> Option<i128> {
+        match self {
+            RevenueColumn::Float(a) => {
+                let v = a.is_valid(row).then(|| a.value(row)).filter(|v| v.is_finite())?;
+                Some((v * 1e9).round() as i128)
+            }
+            RevenueColumn::Int(a) => a.is_valid(row).then(|| i128::from(a.value(row)) * 1_000_000_000),
+            RevenueColumn::Decimal(a) => a.is_valid(row).then(|| a.value(row)),
+        }
+    }
+}
+
 /// One decoded slice of events with every column in its normalised form.
 #[derive(Debug)]
 pub struct EventBatch {
@@ -87,8 +116,8 @@ pub struct EventBatch {
     pub feature: Option<DictColumn>,
     /// `account_id`, when the file has it.
     pub account: Option<KeyColumn>,
-    /// `revenue` in nano-units, when the file has it.
-    pub revenue: Option<Decimal128Array>,
+    /// `revenue`, when the file has it.
+    pub revenue: Option<RevenueColumn>,
 }
 
 impl EventBatch {
@@ -470,10 +499,17 @@ pub(crate) fn to_micros(a: &ArrayRef) -> Result<Int64Array, String> {
     })
 }
 
-/// Any accepted numeric column as Decimal128 with scale 9 (exact for decimals up to
-/// scale 9 and integers; floats are rounded to the nearest nano-unit).
-pub(crate) fn to_revenue(a: &ArrayRef) -> Result<Decimal128Array, String> {
-    let to = DataType::Decimal128(38, REVENUE_SCALE);
-    let c = cast(a, &to)?;
-    Ok(c.as_primitive::<arrow_array::types::Decimal128Type>().clone())
+/// Any accepted numeric column in the form of [`RevenueColumn`].
+pub(crate) fn to_revenue(a: &ArrayRef) -> Result<RevenueColumn, String> {
+    let dt = a.data_type();
+    if dt.is_floating() {
+        let c = cast(a, &DataType::Float64)?;
+        return Ok(RevenueColumn::Float(c.as_primitive::<arrow_array::types::Float64Type>().clone()));
+    }
+    if dt.is_integer() {
+        let c = cast(a, &DataType::Int64)?;
+        return Ok(RevenueColumn::Int(c.as_primitive::<Int64Type>().clone()));
+    }
+    let c = cast(a, &DataType::Decimal128(38, REVENUE_SCALE))?;
+    Ok(RevenueColumn::Decimal(c.as_primitive::<arrow_array::types::Decimal128Type>().clone()))
 }

@@ -18,7 +18,7 @@ mod users;
 mod write;
 
 pub use error::IoError;
-pub use events::{DictColumn, EventBatch, EventColumns, EventSource, KeyColumn, RowGroupRef};
+pub use events::{DictColumn, EventBatch, EventColumns, EventSource, KeyColumn, RevenueColumn, RowGroupRef};
 pub use files::discover;
 pub use users::{key_at, read_users, UsersTable};
 pub use write::{check_output_path, write_atomic, write_parquet_atomic};
