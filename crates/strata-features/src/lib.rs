@@ -99,6 +99,11 @@ pub struct Output {
     pub timings: Vec<(&'static str, f64)>,
 }
 
+/// The names of the default feature table's columns (after `user_id`), in order.
+pub fn feature_names() -> Vec<String> {
+    finalize::layout().into_iter().map(|(n, _)| n).collect()
+}
+
 /// The latest event timestamp: row-group statistics where they are exact, else a
 /// pass over the timestamp column alone.
 pub fn latest_event_time(source: &EventSource) -> Result<Option<i64>, EngineError> {

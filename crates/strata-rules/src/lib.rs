@@ -18,15 +18,18 @@
 //! its byte span, so a user sees all problems at once. This crate does no I/O.
 //!
 //! What exists so far: the lexer, the recursive-descent parser with error recovery,
-//! and the AST with spans. Name resolution, evaluation, scores, the default rules and
-//! the commands are still to come (see issue #3).
+//! the AST with spans, and name resolution ([`resolve`]) that suggests near misses and
+//! lists the windowed aggregates the rules need. Evaluation, scores, the default rules
+//! and the remaining commands are still to come (see issue #3).
 
 pub mod ast;
 mod lexer;
 mod parser;
+mod resolve;
 
 pub use lexer::{lex, Tok, Token};
 pub use parser::parse;
+pub use resolve::{did_you_mean, resolve, AggRequest, Names, Resolved};
 
 /// A byte range in the rule file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

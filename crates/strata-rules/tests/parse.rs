@@ -167,3 +167,72 @@ proptest! {
         let _ = file;
     }
 }
+
+fn names() -> strata_rules::Names {
+    strata_rules::Names {
+        features: vec!["sessions_7d".into(), "sessions_28d".into(), "tenure_days".into()],
+        user_attributes: vec!["plan".into()],
+        scores: vec!["engagement".into(), "churn_risk".into()],
+    }
+}
+
+#[test]
+fn resolution_lists_the_aggregates_the_seed_rules_need() {
+    let (file, _) = parse(SEED_61);
+    let r = strata_rules::resolve(&file, &names());
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    let aggs: Vec<String> = r.aggregates.iter().map(|a| a.name()).collect();
+    assert_eq!(
+        aggs,
+        [
+            "events.locked_feature_click(last_14_days)",
+            "events.pricing_page_view(last_14_days)",
+            "events.session_count(last_7_days)",
+            "events.avg_weekly_sessions(last_28_days)",
+            "events.unique_features_used(last_30_days)",
+        ]
+    );
+}
+
+#[test]
+fn unknown_names_get_suggestions_and_bad_windows_are_errors() {
+    let src = r#"segment "A" {
+  conditions {
+    sesions_7d >= 1 AND scores.engagment > 3 AND events.session_count(last_0_days) > 1
+    AND events.pricing_page_view(last_week) > 0 AND events.session_count > 2
+    AND sessions_7d / 0 > 1 AND nothing.here > 1 AND events.x(-3) > 1
+  }
+}
+segment "A" { conditions { sessions_7d > 1 } }
+segment "B" { refresh: daily }
+"#;
+    let (file, diags) = parse(src);
+    assert!(diags.is_empty(), "{diags:?}");
+    let r = strata_rules::resolve(&file, &names());
+    let rendered: Vec<String> = r.diagnostics.iter().map(|d| d.render("r.rules", src)).collect();
+    let all = rendered.join("\n");
+    for needle in [
+        "r.rules:3:5: unknown feature 'sesions_7d'\n  |\n  |     sesions_7d >= 1 AND scores.engagment > 3 AND events.session_count(last_0_days) > 1\n  |     ^^^^^^^^^^\n  = hint: did you mean 'sessions_7d'?",
+        "unknown score 'engagment'",
+        "did you mean 'engagement'?",
+        "'last_0_days' is a window of 0 days",
+        "'last_week' is not a window",
+        "'events.session_count' needs a window",
+        "this divides by zero",
+        "unknown name 'nothing.here'",
+        "a window cannot be negative",
+        "segment \"A\" is defined twice",
+        "segment \"B\" has no conditions",
+    ] {
+        assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+    }
+    assert_eq!(r.diagnostics.len(), 10, "{all}");
+}
+
+#[test]
+fn did_you_mean_only_suggests_near_names() {
+    let c = vec!["sessions_7d".to_string(), "sessions_28d".to_string(), "tenure_days".to_string()];
+    assert_eq!(strata_rules::did_you_mean("sesions_7d", &c), Some("sessions_7d"));
+    assert_eq!(strata_rules::did_you_mean("tenure", &c), None);
+    assert_eq!(strata_rules::did_you_mean("zzz", &c), None);
+}
