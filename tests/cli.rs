@@ -477,3 +477,54 @@ fn demo_runs_end_to_end_on_a_small_sample() {
     assert!(rows > 280, "{rows}");
     assert!(stderr(&o).contains("demo done"), "{}", stderr(&o));
 }
+
+#[test]
+fn rules_check_accepts_the_seed_rules_and_lists_their_aggregates() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/strata-rules/tests/fixtures/seed-6.1.rules");
+    let o = strata(&["rules", "check", fixture]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let out = out.replace(fixture, "seed-6.1.rules");
+    assert_eq!(
+        out,
+        "seed-6.1.rules: 3 segments, no problems
+  segment \"Power Users\"
+  segment \"At Risk\"
+  segment \"Expansion Ready\"
+aggregates the rules need from the events (computed in the same pass):
+  events.locked_feature_click(last_14_days)
+  events.pricing_page_view(last_14_days)
+  events.session_count(last_7_days)
+  events.avg_weekly_sessions(last_28_days)
+  events.unique_features_used(last_30_days)
+"
+    );
+}
+
+#[test]
+fn rules_check_reports_every_problem_with_position_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.rules");
+    std::fs::write(&f, "segment \"A\" {\n  conditions { sesions_7d >= 1 }\n}\nsegment \"B\" {\n  conditions { events.session_count(last_0_days) > }\n}\n").unwrap();
+    let o = strata(&["rules", "check", f.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o).replace(f.to_str().unwrap(), "bad.rules");
+    assert_eq!(
+        err,
+        "error: 2 problems in bad.rules
+
+bad.rules:2:16: unknown feature 'sesions_7d'
+  |
+  |   conditions { sesions_7d >= 1 }
+  |                ^^^^^^^^^^
+  = hint: did you mean 'sessions_7d'?
+
+bad.rules:5:52: expected a value, a name or '(', found '}'
+  |
+  |   conditions { events.session_count(last_0_days) > }
+  |                                                    ^
+"
+    );
+    let o = strata(&["rules", "check", "/no/such.rules"]);
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -23,6 +23,20 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Compute the per-user feature table.
     Features(FeaturesArgs),
+    /// Work with rule files (segments written like the seed's section 6.1).
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `strata rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Parse a rule file, resolve every name, list every problem and the windowed
+    /// aggregates the rules need from the event engine.
+    Check {
+        /// The rule file.
+        file: PathBuf,
+    },
 }
 
 /// `strata demo`.

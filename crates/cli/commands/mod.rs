@@ -3,6 +3,7 @@
 mod demo;
 mod features;
 mod generate;
+mod rules;
 
 use crate::args::{Cli, Command};
 use crate::Failure;
@@ -14,5 +15,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(a) => demo::run(a, quiet),
         Command::Generate(a) => generate::run(a, quiet),
         Command::Features(a) => features::run(a, quiet).map(|_| ()),
+        Command::Rules(c) => rules::run(c),
     }
 }
