@@ -23,10 +23,12 @@
 //! and the remaining commands are still to come (see issue #3).
 
 pub mod ast;
+pub mod eval;
 mod lexer;
 mod parser;
 mod resolve;
 
+pub use eval::{compile, eval, Columns, Operand, Program, Value};
 pub use lexer::{lex, Tok, Token};
 pub use parser::parse;
 pub use resolve::{did_you_mean, resolve, AggRequest, Names, Resolved};

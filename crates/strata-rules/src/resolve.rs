@@ -209,6 +209,24 @@ fn call(path: &[String], args: &[Expr], span: Span, r: &mut Resolved) {
     });
 }
 
+/// The aggregate a well-formed `events.<fn>(last_N_days)` call asks for.
+pub(crate) fn window_request(path: &[String], args: &[Expr]) -> Option<AggRequest> {
+    let [ns, func] = path else { return None };
+    if ns != "events" {
+        return None;
+    }
+    let [Expr::Ref(p, _)] = args else { return None };
+    let days = window_days(p.first()?).ok()?;
+    Some(match func.as_str() {
+        "session_count" => AggRequest::SessionCount(days),
+        "avg_weekly_sessions" => AggRequest::AvgWeeklySessions(days),
+        "unique_features_used" => AggRequest::DistinctFeatures(days),
+        "count" => AggRequest::AllEvents(days),
+        "active_days" => AggRequest::ActiveDays(days),
+        other => AggRequest::EventCount(other.to_string(), days),
+    })
+}
+
 /// `last_N_days` -> N.
 fn window_days(s: &str) -> Result<u32, String> {
     let n = s.strip_prefix("last_").and_then(|r| r.strip_suffix("_days").or_else(|| r.strip_suffix("_day")));
