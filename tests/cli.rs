@@ -528,3 +528,104 @@ bad.rules:5:52: expected a value, a name or '(', found '}'
     let o = strata(&["rules", "check", "/no/such.rules"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn segment_runs_the_seed_rules_and_families_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o =
+        strata(&["-q", "generate", "--users", "800", "--days", "60", "--seed", "5", "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let ev = data.join("events.parquet");
+    let users = data.join("users.parquet");
+    let rules = dir.path().join("mine.rules");
+    let seed = include_str!("../crates/strata-rules/tests/fixtures/seed-6.1.rules");
+    std::fs::write(
+        &rules,
+        format!(
+            "{seed}\nsegment \"Paid\" {{\n  conditions {{ user.plan in [\"basic\", \"pro\", \"enterprise\"] }}\n  family: \"Plan\"\n}}\nsegment \"Trial\" {{\n  conditions {{ user.plan == \"trial\" }}\n  family: \"Plan\"\n}}\n"
+        ),
+    )
+    .unwrap();
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("segments{threads}.parquet"));
+        let o = strata_env(
+            &[
+                "segment",
+                "--events",
+                ev.to_str().unwrap(),
+                "--users",
+                users.to_str().unwrap(),
+                "--rules",
+                rules.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("Power Users: "), "{}", stderr(&o));
+        outs.push(std::fs::read(&out).unwrap());
+    }
+    assert_eq!(outs[0], outs[1], "byte-identical across thread counts");
+    let b = read_batches(&dir.path().join("segments1.parquet"));
+    let schema = b[0].schema();
+    let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "user_id",
+            "plan",
+            "power_users",
+            "at_risk",
+            "expansion_ready",
+            "engagement_score",
+            "engagement_tier",
+            "engagement_frequency_points",
+            "engagement_breadth_points",
+            "engagement_depth_points",
+            "engagement_recency_points"
+        ]
+    );
+    assert_eq!(schema.field_with_name("power_users").unwrap().data_type(), &DataType::Boolean);
+    // The family column holds the first matching segment or "Unclassified".
+    let plan = b[0].column_by_name("plan").unwrap().as_any().downcast_ref::<StringArray>().unwrap();
+    let values: std::collections::BTreeSet<&str> = plan.iter().flatten().collect();
+    assert_eq!(values, ["Paid", "Trial", "Unclassified"].into_iter().collect());
+    // Power users exist in generated data and are a minority.
+    let power =
+        b[0].column_by_name("power_users").unwrap().as_any().downcast_ref::<arrow_array::BooleanArray>().unwrap();
+    let n_power = power.iter().flatten().filter(|x| *x).count();
+    assert!(n_power > 0 && n_power < b[0].num_rows() / 3, "{n_power}");
+}
+
+#[test]
+fn segment_refuses_bad_rules_and_missing_attributes_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let ev = simple_events(dir.path());
+    let out = dir.path().join("segments.parquet");
+    let rules = dir.path().join("r.rules");
+    std::fs::write(&rules, "segment \"A\" { conditions { scores.churn_risk > 5 } }\n").unwrap();
+    let o = strata(&[
+        "segment",
+        "--events",
+        ev.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    bad_input(&o, &["unknown score 'churn_risk'"], &out);
+    std::fs::write(&rules, "segment \"Designers\" { conditions { user.role == \"designer\" } }\n").unwrap();
+    let o = strata(&[
+        "segment",
+        "--events",
+        ev.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    bad_input(&o, &["\"Designers\"", "user.role", "no column 'role'"], &out);
+}

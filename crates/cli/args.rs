@@ -23,6 +23,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Compute the per-user feature table.
     Features(FeaturesArgs),
+    /// Evaluate rule segments (and the engagement score) for every user, computing the
+    /// aggregates the rules name in the same pass over the events.
+    Segment(SegmentArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -105,6 +108,20 @@ pub struct FeaturesArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Output Parquet file; the data-quality summary goes beside it as <name>.quality.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `strata segment`.
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The rule file (see docs/rules.md).
+    #[arg(long)]
+    pub rules: PathBuf,
+    /// Output Parquet file: user_id, one string column per family, one Boolean column
+    /// per segment outside a family, the engagement score, its tier and its points.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -29,9 +29,19 @@ pub fn quality_path(out: &Path) -> PathBuf {
     out.with_file_name(format!("{stem}.quality.json"))
 }
 
+/// What [`engine`] read and computed.
+pub struct EngineRun {
+    /// The engine's output.
+    pub out: Output,
+    /// The users table, if one was given.
+    pub users: Option<strata_io::UsersTable>,
+    /// The resolved config.
+    pub config: Config,
+}
+
 /// Reads the inputs, runs the engine with `plan`, and returns its output; writes
 /// nothing.
-pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Result<Output, Failure> {
+pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Result<EngineRun, Failure> {
     let cfg = load_config(a)?;
     let as_of = a
         .as_of
@@ -74,7 +84,7 @@ pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Res
             eprintln!("trace: {phase} done at {secs:.3} s");
         }
     }
-    Ok(out)
+    Ok(EngineRun { out, users, config: cfg })
 }
 
 /// Writes the feature table and its quality summary.
@@ -91,7 +101,7 @@ pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
 
 pub fn run(a: FeaturesArgs, quiet: bool) -> Result<Output, Failure> {
     let qpath = quality_path(&a.out);
-    let out = engine(&a.input, &Plan::new(), &[&a.out, &qpath], quiet)?;
+    let out = engine(&a.input, &Plan::new(), &[&a.out, &qpath], quiet)?.out;
     let t0 = std::time::Instant::now();
     write_outputs(&out, &a.out)?;
     if std::env::var_os("STRATA_TRACE").is_some() {

@@ -4,6 +4,7 @@ mod demo;
 mod features;
 mod generate;
 mod rules;
+mod segment;
 
 use crate::args::{Cli, Command};
 use crate::Failure;
@@ -16,5 +17,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Generate(a) => generate::run(a, quiet),
         Command::Features(a) => features::run(a, quiet).map(|_| ()),
         Command::Rules(c) => rules::run(c),
+        Command::Segment(a) => segment::run(a, quiet),
     }
 }

@@ -23,6 +23,8 @@ pub struct UsersTable {
     pub skipped_null_user: u64,
     /// The raw batches, for attributes used by later stages.
     pub batches: Vec<RecordBatch>,
+    /// For each key, its (batch, row) in `batches`.
+    pub rows: Vec<(usize, usize)>,
 }
 
 /// Reads the users table at `arg` (file, folder or glob), mapping names through `map`.
@@ -90,6 +92,7 @@ pub fn read_users(arg: &str, map: &ColumnMap) -> Result<UsersTable, IoError> {
                     return Err(IoError::DuplicateUser { path: path.clone(), key: key.to_string() });
                 }
                 t.keys.push(key);
+                t.rows.push((t.batches.len(), row));
                 t.signup.push(signup.as_ref().and_then(|s| s.is_valid(row).then(|| s.value(row))));
                 t.account.push(account.as_ref().and_then(|a| key_at(a, row)).map(|k| k.to_string()));
             }

@@ -78,6 +78,19 @@ pub enum CExpr {
     In(Box<CExpr>, Vec<CExpr>, bool),
 }
 
+impl CExpr {
+    /// Whether the expression reads operand `slot`.
+    pub fn uses(&self, slot: usize) -> bool {
+        match self {
+            CExpr::Num(_) | CExpr::Str(_) => false,
+            CExpr::Slot(i) => *i == slot,
+            CExpr::Not(x) | CExpr::Neg(x) | CExpr::IsNull(x, _) => x.uses(slot),
+            CExpr::Bin(_, l, r) => l.uses(slot) || r.uses(slot),
+            CExpr::In(x, items, _) => x.uses(slot) || items.iter().any(|i| i.uses(slot)),
+        }
+    }
+}
+
 /// One compiled segment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompiledSegment {

@@ -27,6 +27,7 @@ pub mod eval;
 mod lexer;
 mod parser;
 mod resolve;
+pub mod scores;
 
 pub use eval::{compile, eval, Columns, Operand, Program, Value};
 pub use lexer::{lex, Tok, Token};
