@@ -1,6 +1,6 @@
 use crate::args::RulesCommand;
 use crate::Failure;
-use strata_rules::{parse, resolve, Names};
+use strata_rules::{parse, Names};
 
 /// The contract's users-table columns, plus the derived `days_since_signup`.
 pub const USER_ATTRIBUTES: [&str; 10] = [
@@ -16,8 +16,9 @@ pub const USER_ATTRIBUTES: [&str; 10] = [
     "account_id",
 ];
 
-/// The seed's four score models (section 4).
-const SCORES: [&str; 4] = ["engagement", "activation", "expansion_readiness", "churn_risk"];
+/// Score names a rule may use: the engagement score is computed today; the seed's
+/// activation, expansion-readiness and churn-risk models come with score blocks.
+pub const SCORES: [&str; 1] = ["engagement"];
 
 /// Parses and compiles a rule file, or returns every problem rendered.
 pub fn load(file: &std::path::Path, scores: &[&str]) -> Result<strata_rules::Program, Failure> {
@@ -52,36 +53,25 @@ pub fn load(file: &std::path::Path, scores: &[&str]) -> Result<strata_rules::Pro
 pub fn run(c: RulesCommand) -> Result<(), Failure> {
     match c {
         RulesCommand::Check { file } => {
-            let src = std::fs::read_to_string(&file)
-                .map_err(|e| Failure::Input(format!("cannot read rule file {}: {e}", file.display())))?;
-            let shown = file.display().to_string();
-            let (rules, mut diags) = parse(&src);
-            let names = Names {
-                features: strata_features::feature_names(),
-                user_attributes: USER_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
-                scores: SCORES.iter().map(|s| s.to_string()).collect(),
-            };
-            let resolved = resolve(&rules, &names);
-            diags.extend(resolved.diagnostics);
-            diags.sort_by_key(|d| d.span.start);
-            if !diags.is_empty() {
-                let text: Vec<String> = diags.iter().map(|d| d.render(&shown, &src)).collect();
-                let n = diags.len();
-                return Err(Failure::Input(format!(
-                    "{n} problem{} in {shown}\n\n{}",
-                    if n == 1 { "" } else { "s" },
-                    text.join("\n\n")
-                )));
-            }
-            println!("{shown}: {} segments, no problems", rules.segments.len());
-            for s in &rules.segments {
+            let program = load(&file, &SCORES)?;
+            println!("{}: {} segments, no problems", file.display(), program.segments.len());
+            for s in &program.segments {
                 println!("  segment \"{}\"", s.name);
             }
-            if resolved.aggregates.is_empty() {
+            let mut aggs: Vec<&strata_rules::AggRequest> = program
+                .operands
+                .iter()
+                .filter_map(|o| match o {
+                    strata_rules::Operand::Agg(a) => Some(a),
+                    _ => None,
+                })
+                .collect();
+            aggs.sort();
+            if aggs.is_empty() {
                 println!("aggregates the rules need from the events: none");
             } else {
                 println!("aggregates the rules need from the events (computed in the same pass):");
-                for a in &resolved.aggregates {
+                for a in aggs {
                     println!("  {}", a.name());
                 }
             }

@@ -8,9 +8,6 @@ use strata_features::{Agg, Plan};
 use strata_io::{write_parquet_atomic, UserKey};
 use strata_rules::{eval, scores, AggRequest, Columns, Operand, Value};
 
-/// Score names a rule may use today (score blocks are still to come).
-const SCORES: [&str; 1] = ["engagement"];
-
 fn to_agg(r: &AggRequest) -> Agg {
     match r {
         AggRequest::EventCount(n, d) => Agg::EventCount { name: n.clone(), days: *d },
@@ -78,7 +75,7 @@ fn attr_values(users: &strata_io::UsersTable, column: &str, keys: &[UserKey]) ->
 }
 
 pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
-    let program = super::rules::load(&a.rules, &SCORES)?;
+    let program = super::rules::load(&a.rules, &super::rules::SCORES)?;
     let mut plan = Plan::new();
     let mut agg_ids = BTreeMap::new();
     for op in &program.operands {
