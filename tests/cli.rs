@@ -569,6 +569,22 @@ fn segment_runs_the_seed_rules_and_families_end_to_end() {
         outs.push(std::fs::read(&out).unwrap());
     }
     assert_eq!(outs[0], outs[1], "byte-identical across thread counts");
+    let h: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("segments1.health.json")).unwrap()).unwrap();
+    assert_eq!(
+        h["users"].as_u64().unwrap() as usize,
+        read_batches(&dir.path().join("segments1.parquet"))[0].num_rows()
+    );
+    assert_eq!(h["overlap_segments"], serde_json::json!(["Power Users", "At Risk", "Expansion Ready"]));
+    assert_eq!(h["families"][0]["family"], "Plan");
+    let warnings: Vec<&str> = h["warnings"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    let warnings = warnings.join("\n");
+    assert!(warnings.contains("segment \"Power Users\" has no action"), "{warnings}");
+    assert!(warnings.contains("segment \"Trial\" uses only profile attributes"), "{warnings}");
+    // The overlap matrix's diagonal is each segment's size.
+    for (i, s) in h["segments"].as_array().unwrap().iter().take(3).enumerate() {
+        assert_eq!(h["overlap"][i][i], s["size"]);
+    }
     let b = read_batches(&dir.path().join("segments1.parquet"));
     let schema = b[0].schema();
     let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();

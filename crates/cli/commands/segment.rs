@@ -84,7 +84,11 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
             agg_ids.insert(r.clone(), id.0);
         }
     }
-    let run = super::features::engine(&a.input, &plan, &[&a.out], quiet)?;
+    let health_path = {
+        let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segments".into());
+        a.out.with_file_name(format!("{stem}.health.json"))
+    };
+    let run = super::features::engine(&a.input, &plan, &[&a.out, &health_path], quiet)?;
     let (out, users, cfg) = (run.out, run.users, run.config);
     let t = &out.table;
     let n = t.len();
@@ -178,6 +182,22 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
         }
     }
 
+    let members: Vec<Vec<bool>> = program
+        .segments
+        .iter()
+        .map(|s| match &s.family {
+            Some(f) => families
+                .iter()
+                .find(|(name, _)| name == f)
+                .map(|(_, v)| v.iter().map(|x| x.as_deref() == Some(s.name.as_str())).collect())
+                .unwrap_or_else(|| vec![false; n]),
+            None => {
+                flags.iter().find(|(name, _)| *name == s.name).map(|(_, v)| v.clone()).unwrap_or_else(|| vec![false; n])
+            }
+        })
+        .collect();
+    let health = strata_rules::health::health(&program, &members, n);
+
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
     let key_batch = t.to_record_batch().map_err(|e| Failure::Internal(e.to_string()))?;
@@ -209,13 +229,24 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
     }
     let batch =
         RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Failure::Internal(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&health).map_err(|e| Failure::Internal(e.to_string()))?;
     write_parquet_atomic(&a.out, &batch)?;
+    strata_io::write_atomic(&health_path, |f| {
+        use std::io::Write;
+        f.write_all(json.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| e.to_string())
+    })?;
     if !quiet {
         eprintln!("{}", out.quality.brief());
         for line in summary {
             eprintln!("  {line}");
         }
-        eprintln!("wrote {} ({} users)", a.out.display(), n);
+        for f in &health.families {
+            eprintln!("  {}: {} unassigned ({:.1}%)", f.family, f.unassigned, 100.0 * f.unassigned_share);
+        }
+        for w in &health.warnings {
+            eprintln!("  warning: {w}");
+        }
+        eprintln!("wrote {} ({} users) and {}", a.out.display(), n, health_path.display());
     }
     Ok(())
 }

@@ -24,6 +24,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod health;
 mod lexer;
 mod parser;
 mod resolve;

@@ -138,3 +138,40 @@ segment "strings order" { conditions { user.plan < "g" } }
     // "compare null" for pro: plan == free false; NOT (pro != free) = NOT true = false.
     assert_eq!(got[2], vec!["not null", "not in list", "div zero at run time"]);
 }
+
+#[test]
+fn health_counts_sizes_unassigned_overlap_and_anti_patterns() {
+    let mut src = String::new();
+    for i in 0..9 {
+        src.push_str(&format!(
+            "segment \"F{i}\" {{ conditions {{ sessions_7d >= {i} }} family: \"Big\" action: \"a\" }}\n"
+        ));
+    }
+    src.push_str("segment \"X\" { conditions { sessions_7d >= 1 } action: \"a\" }\n");
+    src.push_str("segment \"Y\" { conditions { user.plan == \"pro\" } }\n");
+    let p = program(&src);
+    let users = 150;
+    // F0 takes everyone in its family (first match), so F1..F8 are empty.
+    let mut members: Vec<Vec<bool>> = vec![vec![true; users]];
+    members.extend((1..9).map(|_| vec![false; users]));
+    members.push((0..users).map(|u| u % 2 == 0).collect()); // X: 75
+    members.push((0..users).map(|u| u % 3 == 0).collect()); // Y: 50
+    let h = strata_rules::health::health(&p, &members, users);
+    assert_eq!(h.segments[0].size, 150);
+    assert_eq!(h.segments[9].size, 75);
+    assert_eq!(h.segments[9].share, 0.5);
+    assert_eq!(h.families.len(), 1);
+    assert_eq!(h.families[0].segments, 9);
+    assert_eq!(h.families[0].unassigned, 0);
+    assert_eq!(h.overlap_segments, ["X", "Y"]);
+    // Both: even and divisible by 3 -> multiples of 6 below 150: 25.
+    assert_eq!(h.overlap, vec![vec![75, 25], vec![25, 50]]);
+    let w = h.warnings.join("\n");
+    assert!(w.contains("family \"Big\" has 9 segments, more than 8"), "{w}");
+    assert!(w.contains("segment \"F1\" has 0 users, under 100"), "{w}");
+    assert!(w.contains("segment \"X\" has 75 users, under 100"), "{w}");
+    assert!(w.contains("segment \"Y\" has no action"), "{w}");
+    assert!(w.contains("segment \"Y\" uses only profile attributes"), "{w}");
+    assert!(!w.contains("segment \"X\" uses only profile"), "{w}");
+    assert!(!w.contains("segment \"F0\" has"), "{w}");
+}
