@@ -645,3 +645,46 @@ fn segment_refuses_bad_rules_and_missing_attributes_without_writing() {
     ]);
     bad_input(&o, &["\"Designers\"", "user.role", "no column 'role'"], &out);
 }
+
+#[test]
+fn rules_explain_shows_the_values_that_decided_each_condition() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = 3_600_000_000i64;
+    let ts: Vec<Option<i64>> = (0..6).map(|d| Some(T - d * DAY - h)).chain([Some(T - 2 * h)]).collect();
+    let ev = events(
+        &dir.path().join("e.parquet"),
+        &[Some("a"); 7],
+        &ts,
+        &["x", "x", "x", "x", "x", "x", "pricing_page_view"],
+    );
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/strata-rules/tests/fixtures/seed-6.1.rules");
+    let o = strata(&["-q", "rules", "explain", "--user", "a", "--rules", fixture, "--events", ev.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        // T is the latest event, T0 - 1 h; the pricing view at T0 - 2 h is its own session.
+        "user a as of 2024-10-03T23:00:00Z
+segment \"Power Users\": no
+  events.session_count(last_7_days) >= 5    [7 vs 5] true
+  AND events.unique_features_used(last_30_days) >= 0.7 * total_features    [0 vs 0] true
+  AND user.days_since_signup >= 30    [5 vs 30] false
+segment \"At Risk\": no
+  events.session_count(last_7_days) < 0.5 * events.avg_weekly_sessions(last_28_days)    [7 vs 0.875] false
+  AND events.avg_weekly_sessions(last_28_days) >= 2    [1.75 vs 2] false
+segment \"Expansion Ready\": no
+  scores.engagement >= 60    [31 vs 60] false
+  AND ( ... OR ... ): true
+    usage.percentage_of_limit >= 0.7    [null vs 0.7] unknown
+    OR events.pricing_page_view(last_14_days) >= 1    [1 vs 1] true
+    OR events.locked_feature_click(last_14_days) >= 1    [0 vs 1] false
+engagement score 31 (Low)
+  usage frequency  5 points: avg_weekly_sessions_28d = 1.75
+  feature breadth  3 points: feature_breadth_30d = null
+  engagement depth  3 points: avg_session_minutes_28d = 0
+  recency 20 points: days_since_last_seen = 0
+"
+    );
+    let o = strata(&["rules", "explain", "--user", "nobody", "--rules", fixture, "--events", ev.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("user 'nobody' has no row"), "{}", stderr(&o));
+}

@@ -40,6 +40,18 @@ pub enum RulesCommand {
         /// The rule file.
         file: PathBuf,
     },
+    /// For one user: each segment's conditions with the values that decided them, and
+    /// the engagement score's points and tier.
+    Explain {
+        /// The user id.
+        #[arg(long)]
+        user: String,
+        /// The rule file.
+        #[arg(long)]
+        rules: PathBuf,
+        #[command(flatten)]
+        input: InputArgs,
+    },
 }
 
 /// `strata demo`.

@@ -16,7 +16,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo(a) => demo::run(a, quiet),
         Command::Generate(a) => generate::run(a, quiet),
         Command::Features(a) => features::run(a, quiet).map(|_| ()),
-        Command::Rules(c) => rules::run(c),
+        Command::Rules(c) => rules::run(c, quiet),
         Command::Segment(a) => segment::run(a, quiet),
     }
 }

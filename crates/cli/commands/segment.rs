@@ -32,7 +32,8 @@ pub fn snake_case(name: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
-struct Cols(Vec<Vec<Value>>);
+/// Operand values by slot, then by user.
+pub struct Cols(Vec<Vec<Value>>);
 
 impl Columns for Cols {
     fn get(&self, slot: usize, row: usize) -> Value {
@@ -74,21 +75,35 @@ fn attr_values(users: &strata_io::UsersTable, column: &str, keys: &[UserKey]) ->
     )
 }
 
-pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
-    let program = super::rules::load(&a.rules, &super::rules::SCORES)?;
+/// What evaluating a rule program over the inputs produced.
+pub struct Evaluated {
+    /// The engine's output (features, aggregates, quality).
+    pub out: strata_features::Output,
+    /// Every operand's values, by slot.
+    pub cols: Cols,
+    /// Engagement component points per user: frequency, breadth, depth, recency.
+    pub points: Vec<[f64; 4]>,
+    /// Engagement score per user.
+    pub engagement: Vec<f64>,
+}
+
+/// Runs the engine with the aggregates `program` needs and gathers every operand.
+pub fn evaluate(
+    program: &strata_rules::Program,
+    input: &crate::args::InputArgs,
+    rules: &std::path::Path,
+    outputs: &[&std::path::Path],
+    quiet: bool,
+) -> Result<Evaluated, Failure> {
     let mut plan = Plan::new();
     let mut agg_ids = BTreeMap::new();
     for op in &program.operands {
         if let Operand::Agg(r) = op {
-            let id = plan.add(to_agg(r)).map_err(|e| Failure::Input(format!("{}: {e}", a.rules.display())))?;
+            let id = plan.add(to_agg(r)).map_err(|e| Failure::Input(format!("{}: {e}", rules.display())))?;
             agg_ids.insert(r.clone(), id.0);
         }
     }
-    let health_path = {
-        let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segments".into());
-        a.out.with_file_name(format!("{stem}.health.json"))
-    };
-    let run = super::features::engine(&a.input, &plan, &[&a.out, &health_path], quiet)?;
+    let run = super::features::engine(input, &plan, outputs, quiet)?;
     let (out, users, cfg) = (run.out, run.users, run.config);
     let t = &out.table;
     let n = t.len();
@@ -151,6 +166,19 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
         cols.push(values);
     }
     let cols = Cols(cols);
+    Ok(Evaluated { out, cols, points, engagement })
+}
+
+pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
+    let program = super::rules::load(&a.rules, &super::rules::SCORES)?;
+    let health_path = {
+        let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "segments".into());
+        a.out.with_file_name(format!("{stem}.health.json"))
+    };
+    let Evaluated { out, cols, points, engagement } =
+        evaluate(&program, &a.input, &a.rules, &[&a.out, &health_path], quiet)?;
+    let t = &out.table;
+    let n = t.len();
 
     // Families: the first matching segment in file order, else "Unclassified".
     let mut families: Vec<(String, Vec<Option<String>>)> = Vec::new();

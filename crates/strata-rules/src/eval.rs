@@ -147,7 +147,7 @@ fn slot(ops: &mut Vec<Operand>, o: Operand) -> CExpr {
     CExpr::Slot(i)
 }
 
-fn lower(e: &Expr, ops: &mut Vec<Operand>) -> CExpr {
+pub(crate) fn lower(e: &Expr, ops: &mut Vec<Operand>) -> CExpr {
     match e {
         Expr::Num(v, _) => CExpr::Num(*v),
         Expr::Str(s, _) => CExpr::Str(s.clone()),

@@ -24,6 +24,7 @@
 
 pub mod ast;
 pub mod eval;
+pub mod explain;
 pub mod health;
 mod lexer;
 mod parser;
