@@ -2,20 +2,6 @@ use crate::args::RulesCommand;
 use crate::Failure;
 use strata_rules::{parse, Names};
 
-/// The contract's users-table columns, plus the derived `days_since_signup`.
-pub const USER_ATTRIBUTES: [&str; 10] = [
-    "days_since_signup",
-    "signup_at",
-    "plan",
-    "role",
-    "industry",
-    "country",
-    "company_size",
-    "seats",
-    "usage_pct",
-    "account_id",
-];
-
 /// Score names a rule may use: the engagement score is computed today; the seed's
 /// activation, expansion-readiness and churn-risk models come with score blocks.
 pub const SCORES: [&str; 1] = ["engagement"];
@@ -34,11 +20,8 @@ pub fn load_full(
         .map_err(|e| Failure::Input(format!("cannot read rule file {}: {e}", file.display())))?;
     let shown = file.display().to_string();
     let (rules, mut diags) = parse(&src);
-    let names = Names {
-        features: strata_features::feature_names(),
-        user_attributes: USER_ATTRIBUTES.iter().map(|s| s.to_string()).collect(),
-        scores: scores.iter().map(|s| s.to_string()).collect(),
-    };
+    let names =
+        Names { features: strata_features::feature_names(), scores: scores.iter().map(|s| s.to_string()).collect() };
     let compiled = strata_rules::compile(&rules, &names);
     if let Err(d) = &compiled {
         diags.extend(d.iter().cloned());

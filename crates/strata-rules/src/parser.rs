@@ -90,7 +90,7 @@ impl Parser {
         matches!(&self.peek().tok, Tok::Ident(s) if s.eq_ignore_ascii_case(kw))
     }
 
-    fn expect(&mut self, want: Tok, what: &str) -> PResult<Token> {
+    fn eat(&mut self, want: Tok, what: &str) -> PResult<Token> {
         let t = self.peek().clone();
         if std::mem::discriminant(&t.tok) == std::mem::discriminant(&want) {
             Ok(self.bump())
@@ -126,12 +126,12 @@ impl Parser {
             ));
         }
         self.bump();
-        let name_tok = self.expect(Tok::Str(String::new()), "the segment's name in double quotes")?;
+        let name_tok = self.eat(Tok::Str(String::new()), "the segment's name in double quotes")?;
         let name = match name_tok.tok {
             Tok::Str(s) => s,
             _ => String::new(),
         };
-        self.expect(Tok::LBrace, "'{' to open the segment")?;
+        self.eat(Tok::LBrace, "'{' to open the segment")?;
         let mut seg = Segment {
             name,
             name_span: name_tok.span,
@@ -152,9 +152,9 @@ impl Parser {
                 }
                 Tok::Ident(key) if key == "conditions" => {
                     self.bump();
-                    self.expect(Tok::LBrace, "'{' after conditions")?;
+                    self.eat(Tok::LBrace, "'{' after conditions")?;
                     let e = self.expr()?;
-                    self.expect(Tok::RBrace, "'}' to close the conditions (or AND / OR to join another condition)")?;
+                    self.eat(Tok::RBrace, "'}' to close the conditions (or AND / OR to join another condition)")?;
                     if seg.conditions.is_some() {
                         return Err(err(
                             t.span,
@@ -167,7 +167,7 @@ impl Parser {
                 Tok::Ident(key) if matches!(key.as_str(), "refresh" | "family" | "action" | "description") => {
                     let key = key.clone();
                     self.bump();
-                    self.expect(Tok::Colon, &format!("':' after {key}"))?;
+                    self.eat(Tok::Colon, &format!("':' after {key}"))?;
                     let v = self.bump();
                     let value = match v.tok {
                         Tok::Str(s) | Tok::Ident(s) => s,
@@ -292,7 +292,7 @@ impl Parser {
         }
         if self.is_kw("in") {
             self.bump();
-            self.expect(Tok::LBracket, "'[' to open the list")?;
+            self.eat(Tok::LBracket, "'[' to open the list")?;
             let mut items = Vec::new();
             loop {
                 if self.peek().tok == Tok::RBracket {
@@ -305,7 +305,7 @@ impl Parser {
                     break;
                 }
             }
-            let close = self.expect(Tok::RBracket, "']' to close the list")?;
+            let close = self.eat(Tok::RBracket, "']' to close the list")?;
             let span = l.span().to(close.span);
             return Ok(Expr::In(Box::new(l), items, negated, span));
         }
@@ -365,7 +365,7 @@ impl Parser {
             Tok::Str(s) => Ok(Expr::Str(s, t.span)),
             Tok::LParen => {
                 let e = self.expr()?;
-                self.expect(Tok::RParen, "')'")?;
+                self.eat(Tok::RParen, "')'")?;
                 Ok(e)
             }
             Tok::Ident(first) => {
@@ -404,7 +404,7 @@ impl Parser {
                             }
                         }
                     }
-                    let close = self.expect(Tok::RParen, "')' to close the arguments")?;
+                    let close = self.eat(Tok::RParen, "')' to close the arguments")?;
                     return Ok(Expr::Call(parts, args, span.to(close.span)));
                 }
                 Ok(Expr::Ref(parts, span))

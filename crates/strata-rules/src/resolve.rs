@@ -5,14 +5,13 @@
 use crate::ast::{BinOp, Expr, RuleFile};
 use crate::{Diagnostic, Span};
 
-/// What names exist besides the rules themselves.
+/// What names exist besides the rules themselves. Any `user.<attribute>` is accepted
+/// here: the users table may carry firmographic extras, so attributes are checked
+/// against the data when the rules run.
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     /// Columns of the feature table (`docs/features.md`).
     pub features: Vec<String>,
-    /// Attributes `user.<name>` known to exist (the contract's users-table columns and
-    /// `days_since_signup`); others are allowed, and checked against the data later.
-    pub user_attributes: Vec<String>,
     /// Score names usable as `scores.<name>`.
     pub scores: Vec<String>,
 }

@@ -17,11 +17,7 @@ impl Columns for Table {
 }
 
 fn names() -> Names {
-    Names {
-        features: vec!["sessions_7d".into(), "tenure_days".into()],
-        user_attributes: vec![],
-        scores: vec!["engagement".into()],
-    }
+    Names { features: vec!["sessions_7d".into(), "tenure_days".into()], scores: vec!["engagement".into()] }
 }
 
 fn program(src: &str) -> Program {

@@ -171,7 +171,6 @@ proptest! {
 fn names() -> strata_rules::Names {
     strata_rules::Names {
         features: vec!["sessions_7d".into(), "sessions_28d".into(), "tenure_days".into()],
-        user_attributes: vec!["plan".into()],
         scores: vec!["engagement".into(), "churn_risk".into()],
     }
 }
