@@ -23,8 +23,8 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Compute the per-user feature table.
     Features(FeaturesArgs),
-    /// Evaluate rule segments (and the engagement score) for every user, computing the
-    /// aggregates the rules name in the same pass over the events.
+    /// Evaluate rule segments and scores for every user, computing the aggregates the
+    /// rules name in the same pass over the events.
     Segment(SegmentArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
@@ -34,23 +34,26 @@ pub enum Command {
 /// `strata rules ...`.
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
+    /// Write the default rules (the whole seed playbook) to a file to edit.
+    Init {
+        /// Where to write them; an existing file is never overwritten.
+        #[arg(long, default_value = "strata.rules")]
+        out: PathBuf,
+    },
     /// Parse a rule file, resolve every name, list every problem and the windowed
     /// aggregates the rules need from the event engine.
     Check {
-        /// The rule file.
-        file: PathBuf,
+        /// The rule file (default: the built-in default rules).
+        file: Option<PathBuf>,
     },
-    /// For one user: each segment's conditions with the values that decided them, and
-    /// the engagement score's points and tier.
+    /// For one user: each score's component points and tier, and each segment's
+    /// conditions with the values that decided them.
     Explain {
         /// The user id.
         #[arg(long)]
         user: String,
-        /// The rule file.
-        #[arg(long)]
-        rules: PathBuf,
         #[command(flatten)]
-        input: InputArgs,
+        seg: SegmentSource,
     },
 }
 
@@ -93,7 +96,7 @@ pub struct GenerateArgs {
 pub struct InputArgs {
     /// Events: a Parquet file, a folder of them (recursive, hive-style folders allowed) or a glob.
     #[arg(long)]
-    pub events: String,
+    pub events: Option<String>,
     /// Users table (Parquet file, folder or glob): signup_at, plan, account_id, ...
     #[arg(long)]
     pub users: Option<String>,
@@ -119,21 +122,36 @@ pub struct InputArgs {
 pub struct FeaturesArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Also compute the windowed aggregates this rule file names (columns named like
+    /// `events.pricing_page_view(last_14_days)`), so `segment --features` can use them.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
     /// Output Parquet file; the data-quality summary goes beside it as <name>.quality.json.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// Where `segment` and `rules explain` get their values and rules.
+#[derive(Debug, Args)]
+pub struct SegmentSource {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// A feature table written by `strata features`, instead of --events.
+    #[arg(long, conflicts_with = "events")]
+    pub features: Option<PathBuf>,
+    /// The rule file (see docs/rules.md); default: the built-in default rules
+    /// (`strata rules init` writes them out).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 /// `strata segment`.
 #[derive(Debug, Args)]
 pub struct SegmentArgs {
     #[command(flatten)]
-    pub input: InputArgs,
-    /// The rule file (see docs/rules.md).
-    #[arg(long)]
-    pub rules: PathBuf,
+    pub seg: SegmentSource,
     /// Output Parquet file: user_id, one string column per family, one Boolean column
-    /// per segment outside a family, the engagement score, its tier and its points.
+    /// per segment outside a family, and per score its total, tier and component points.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -18,7 +18,7 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
     let out = super::features::run(
         FeaturesArgs {
             input: InputArgs {
-                events: path("events.parquet"),
+                events: Some(path("events.parquet")),
                 users: Some(path("users.parquet")),
                 as_of: None,
                 config: None,
@@ -26,6 +26,7 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
                 col_timestamp: None,
                 col_event: None,
             },
+            rules: None,
             out: features.clone(),
         },
         quiet,

@@ -48,7 +48,10 @@ pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Res
         .as_deref()
         .map(|s| AsOf::parse_rfc3339(s).map_err(|e| Failure::Input(format!("--as-of: {e}"))))
         .transpose()?;
-    let event_paths = discover(&a.events)?;
+    let Some(events) = a.events.as_deref() else {
+        return Err(Failure::Input("--events is required: the product events (Parquet file, folder or glob)".into()));
+    };
+    let event_paths = discover(events)?;
     let users_paths = a.users.as_deref().map(discover).transpose()?.unwrap_or_default();
     let mut inputs = event_paths.clone();
     inputs.extend(users_paths);
@@ -101,7 +104,22 @@ pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
 
 pub fn run(a: FeaturesArgs, quiet: bool) -> Result<Output, Failure> {
     let qpath = quality_path(&a.out);
-    let out = engine(&a.input, &Plan::new(), &[&a.out, &qpath], quiet)?.out;
+    let mut plan = Plan::new();
+    let extra = match &a.rules {
+        Some(r) => {
+            let (shown, program) = super::rules::load_program(Some(r))?;
+            super::segment::plan_aggregates(&program, &mut plan, &shown)?
+        }
+        None => Default::default(),
+    };
+    let mut out = engine(&a.input, &plan, &[&a.out, &qpath], quiet)?.out;
+    for (req, id) in extra {
+        let name = req.name();
+        if out.table.column(&name).is_none() {
+            let values = out.aggs[id].iter().map(|v| Some(*v)).collect();
+            out.table.columns.push((name, strata_features::Column::Float(values)));
+        }
+    }
     let t0 = std::time::Instant::now();
     write_outputs(&out, &a.out)?;
     if std::env::var_os("STRATA_TRACE").is_some() {

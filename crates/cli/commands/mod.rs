@@ -3,6 +3,7 @@
 mod demo;
 mod features;
 mod generate;
+mod frame;
 mod rules;
 mod segment;
 

@@ -17,7 +17,7 @@ pub mod plan;
 pub mod quality;
 pub mod table;
 
-pub use plan::{Agg, AggId, Plan, PlanError};
+pub use plan::{Agg, AggId, Plan, PlanError, SIGNAL_COLUMNS};
 pub use quality::DataQuality;
 pub use table::{Column, FeatureTable};
 

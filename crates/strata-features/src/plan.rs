@@ -43,6 +43,8 @@ impl Agg {
     /// The canonical name, as the rule language writes it.
     pub fn name(&self) -> String {
         match self {
+            Agg::EventCount { name, days: u32::MAX } if name == "*" => "events.count(all_time)".into(),
+            Agg::EventCount { name, days: u32::MAX } => format!("events.{name}(all_time)"),
             Agg::EventCount { name, days } if name == "*" => {
                 format!("events.count(last_{days}_days)")
             }

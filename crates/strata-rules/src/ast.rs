@@ -7,6 +7,74 @@ use crate::Span;
 pub struct RuleFile {
     /// Segments, in file order (order decides the first match within a family).
     pub segments: Vec<Segment>,
+    /// Scores, in file order (a score may use the scores defined before it).
+    pub scores: Vec<Score>,
+}
+
+/// `score "name" { component ... tiers { ... } }`: points from bucket tables, summed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    /// The quoted name (`engagement` becomes `scores.engagement`, `engagement_score`).
+    pub name: String,
+    /// Where the name stands.
+    pub name_span: Span,
+    /// `description: "..."`.
+    pub description: Option<Setting>,
+    /// The components, in file order.
+    pub components: Vec<Component>,
+    /// `tiers { >= 80: "Highly engaged" ... else: "Disengaged" }`: rows whose value is a label.
+    pub tiers: Vec<Row>,
+    /// The whole block.
+    pub span: Span,
+}
+
+/// `component "usage frequency" of avg_weekly_sessions_28d { >= 7: 30 ... else: 0 }`, or
+/// `component "team growth" sum { when invites_sent_30d >= 1: 15 ... }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// The quoted name.
+    pub name: String,
+    /// Where the name stands.
+    pub name_span: Span,
+    /// `of EXPR`: the value that `>= N` rows compare.
+    pub input: Option<Expr>,
+    /// `sum`: every matching row adds its points; otherwise the first matching row wins.
+    pub sum: bool,
+    /// The rows, in file order.
+    pub rows: Vec<Row>,
+}
+
+/// One row of a bucket table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// When the row applies.
+    pub test: RowTest,
+    /// What it gives.
+    pub value: RowValue,
+    /// The whole row.
+    pub span: Span,
+}
+
+/// When a row applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowTest {
+    /// `>= 7:` compares the component's input (or the score, in `tiers`) with a bound.
+    Cmp(BinOp, Expr),
+    /// `when COND:`.
+    When(Expr),
+    /// `null:`: the input is null.
+    Null,
+    /// `else:`: no earlier row matched.
+    Else,
+}
+
+/// What a row gives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RowValue {
+    /// Points (components).
+    Points(f64),
+    /// A label (tiers).
+    Label(String),
 }
 
 /// A `key: value` setting of a block.

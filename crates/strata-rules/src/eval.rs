@@ -9,7 +9,7 @@
 //! if either side is true and else unknown if either is. A user is in a segment only
 //! when its conditions are true; `is null` is how a rule asks about missing values.
 
-use crate::ast::{BinOp, Expr, RuleFile};
+use crate::ast::{BinOp, Expr, RowTest, RowValue, RuleFile};
 use crate::resolve::{resolve, window_request, AggRequest, Names};
 use crate::Diagnostic;
 
@@ -30,20 +30,21 @@ pub enum Operand {
     Score(String),
 }
 
-/// A value during evaluation.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+/// A value during evaluation; strings are borrowed from the program or the table, so
+/// evaluation never allocates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
     /// Missing.
     Null,
     /// A number.
     Num(f64),
     /// A string.
-    Str(String),
+    Str(&'a str),
     /// A truth value.
     Bool(bool),
 }
 
-impl Value {
+impl Value<'_> {
     /// Three-valued truth: `Some(b)` for a boolean, `None` for unknown.
     fn truth(&self) -> Option<bool> {
         match self {
@@ -52,7 +53,7 @@ impl Value {
         }
     }
 
-    fn from_truth(t: Option<bool>) -> Value {
+    fn from_truth(t: Option<bool>) -> Value<'static> {
         t.map_or(Value::Null, Value::Bool)
     }
 }
@@ -79,6 +80,17 @@ pub enum CExpr {
 }
 
 impl CExpr {
+    /// Whether the expression asks `is [not] null` of operand `slot` directly.
+    pub fn guards(&self, slot: usize) -> bool {
+        match self {
+            CExpr::IsNull(x, _) => matches!(**x, CExpr::Slot(i) if i == slot) || x.guards(slot),
+            CExpr::Num(_) | CExpr::Str(_) | CExpr::Slot(_) => false,
+            CExpr::Not(x) | CExpr::Neg(x) => x.guards(slot),
+            CExpr::Bin(_, l, r) => l.guards(slot) || r.guards(slot),
+            CExpr::In(x, items, _) => x.guards(slot) || items.iter().any(|i| i.guards(slot)),
+        }
+    }
+
     /// Whether the expression reads operand `slot`.
     pub fn uses(&self, slot: usize) -> bool {
         match self {
@@ -109,14 +121,150 @@ pub struct CompiledSegment {
 pub struct Program {
     /// Every distinct operand, by slot.
     pub operands: Vec<Operand>,
+    /// Scores in file order (each may read the ones before it).
+    pub scores: Vec<CompiledScore>,
     /// Segments in file order.
     pub segments: Vec<CompiledSegment>,
+}
+
+impl Program {
+    /// The slot of `op`, if the program reads it.
+    pub fn slot_of(&self, op: &Operand) -> Option<usize> {
+        self.operands.iter().position(|o| o == op)
+    }
+}
+
+/// When a row of a bucket table applies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CTest {
+    /// The input (or the score, for tiers) compared with a bound.
+    Cmp(BinOp, CExpr),
+    /// A condition.
+    When(CExpr),
+    /// The input is null.
+    Null,
+    /// No earlier row matched.
+    Else,
+}
+
+/// A row of a compiled bucket table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CRow<T> {
+    /// When it applies.
+    pub test: CTest,
+    /// Points or label.
+    pub value: T,
+}
+
+/// A compiled score component.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CComponent {
+    /// Its name.
+    pub name: String,
+    /// The value that comparison rows read.
+    pub input: Option<CExpr>,
+    /// Whether matching rows add up (else the first match wins).
+    pub sum: bool,
+    /// The table.
+    pub rows: Vec<CRow<f64>>,
+}
+
+impl CComponent {
+    /// The component's points for user `row`.
+    pub fn points(&self, cols: &dyn Columns, row: usize) -> f64 {
+        let input = self.input.as_ref().map_or(Value::Null, |e| eval(e, cols, row));
+        let mut total = 0.0;
+        let mut matched = false;
+        for r in &self.rows {
+            if row_applies(&r.test, input, matched, cols, row) {
+                if !self.sum {
+                    return r.value;
+                }
+                total += r.value;
+                matched = true;
+            }
+        }
+        total
+    }
+
+    /// The most points the component can give.
+    pub fn max_points(&self) -> f64 {
+        if self.sum {
+            let adds: f64 = self.rows.iter().filter(|r| r.test != CTest::Else).map(|r| r.value.max(0.0)).sum();
+            let otherwise = self.rows.iter().filter(|r| r.test == CTest::Else).map(|r| r.value).fold(0.0, f64::max);
+            adds.max(otherwise)
+        } else {
+            self.rows.iter().map(|r| r.value).fold(0.0, f64::max)
+        }
+    }
+
+    /// The value its comparison rows read, for user `row` (for explanations).
+    pub fn input_value<'a>(&'a self, cols: &'a dyn Columns, row: usize) -> Option<Value<'a>> {
+        self.input.as_ref().map(|e| eval(e, cols, row))
+    }
+}
+
+fn test(t: &CTest) -> Option<&CExpr> {
+    match t {
+        CTest::Cmp(_, e) | CTest::When(e) => Some(e),
+        _ => None,
+    }
+}
+
+fn row_applies(test: &CTest, input: Value<'_>, matched: bool, cols: &dyn Columns, row: usize) -> bool {
+    match test {
+        CTest::Cmp(op, bound) => compare_or_compute(*op, input, eval(bound, cols, row)) == Value::Bool(true),
+        CTest::When(c) => eval(c, cols, row) == Value::Bool(true),
+        CTest::Null => input == Value::Null,
+        CTest::Else => !matched,
+    }
+}
+
+/// A compiled score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompiledScore {
+    /// Its name.
+    pub name: String,
+    /// Its description, if any.
+    pub description: Option<String>,
+    /// Its components, in file order.
+    pub components: Vec<CComponent>,
+    /// Its tiers.
+    pub tiers: Vec<CRow<String>>,
+}
+
+impl CompiledScore {
+    /// Every expression of the score (inputs, row bounds and conditions, tier rows).
+    pub fn exprs(&self) -> Vec<&CExpr> {
+        let mut v: Vec<&CExpr> = Vec::new();
+        for c in &self.components {
+            v.extend(c.input.iter());
+            v.extend(c.rows.iter().filter_map(|r| test(&r.test)));
+        }
+        v.extend(self.tiers.iter().filter_map(|r| test(&r.test)));
+        v
+    }
+
+    /// The tier of a total, if any row applies.
+    pub fn tier(&self, total: f64, cols: &dyn Columns, row: usize) -> Option<usize> {
+        for (i, r) in self.tiers.iter().enumerate() {
+            if row_applies(&r.test, Value::Num(total), false, cols, row) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// The most points the score can give (the sum of its components' maxima).
+    pub fn max_points(&self) -> f64 {
+        self.components.iter().map(CComponent::max_points).sum()
+    }
 }
 
 /// Where evaluation reads operand values.
 pub trait Columns {
     /// The value of operand `slot` for user `row`.
-    fn get(&self, slot: usize, row: usize) -> Value;
+    fn get(&self, slot: usize, row: usize) -> Value<'_>;
 }
 
 /// Resolves and compiles a parsed file; on any problem, returns every diagnostic.
@@ -126,6 +274,45 @@ pub fn compile(file: &RuleFile, names: &Names) -> Result<Program, Vec<Diagnostic
         return Err(r.diagnostics);
     }
     let mut p = Program::default();
+    for sc in &file.scores {
+        let components = sc
+            .components
+            .iter()
+            .map(|c| CComponent {
+                name: c.name.clone(),
+                input: c.input.as_ref().map(|e| lower(e, &mut p.operands)),
+                sum: c.sum,
+                rows: c
+                    .rows
+                    .iter()
+                    .map(|r| CRow {
+                        test: lower_test(&r.test, &mut p.operands),
+                        value: match r.value {
+                            RowValue::Points(v) => v,
+                            RowValue::Label(_) => 0.0,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        let tiers = sc
+            .tiers
+            .iter()
+            .map(|r| CRow {
+                test: lower_test(&r.test, &mut p.operands),
+                value: match &r.value {
+                    RowValue::Label(l) => l.clone(),
+                    RowValue::Points(v) => v.to_string(),
+                },
+            })
+            .collect();
+        p.scores.push(CompiledScore {
+            name: sc.name.clone(),
+            description: sc.description.as_ref().map(|d| d.value.clone()),
+            components,
+            tiers,
+        });
+    }
     for s in &file.segments {
         let Some(c) = &s.conditions else { continue };
         let cond = lower(c, &mut p.operands);
@@ -137,6 +324,15 @@ pub fn compile(file: &RuleFile, names: &Names) -> Result<Program, Vec<Diagnostic
         });
     }
     Ok(p)
+}
+
+fn lower_test(t: &RowTest, ops: &mut Vec<Operand>) -> CTest {
+    match t {
+        RowTest::Cmp(op, e) => CTest::Cmp(*op, lower(e, ops)),
+        RowTest::When(e) => CTest::When(lower(e, ops)),
+        RowTest::Null => CTest::Null,
+        RowTest::Else => CTest::Else,
+    }
 }
 
 fn slot(ops: &mut Vec<Operand>, o: Operand) -> CExpr {
@@ -176,11 +372,11 @@ pub(crate) fn lower(e: &Expr, ops: &mut Vec<Operand>) -> CExpr {
 }
 
 /// Evaluates `e` for user `row`.
-pub fn eval(e: &CExpr, cols: &dyn Columns, row: usize) -> Value {
+pub fn eval<'a>(e: &'a CExpr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
     match e {
         CExpr::Num(v) if v.is_nan() => Value::Null,
         CExpr::Num(v) => Value::Num(*v),
-        CExpr::Str(s) => Value::Str(s.clone()),
+        CExpr::Str(s) => Value::Str(s),
         CExpr::Slot(i) => cols.get(*i, row),
         CExpr::Not(x) => Value::from_truth(eval(x, cols, row).truth().map(|b| !b)),
         CExpr::Neg(x) => match eval(x, cols, row) {
@@ -217,6 +413,15 @@ pub fn eval(e: &CExpr, cols: &dyn Columns, row: usize) -> Value {
                 _ => {}
             }
             let (a, b) = (eval(l, cols, row), eval(r, cols, row));
+            compare_or_compute(*op, a, b)
+        }
+    }
+}
+
+/// `a op b` for arithmetic and comparison operators, with the null rules above.
+pub(crate) fn compare_or_compute<'a>(op: BinOp, a: Value<'a>, b: Value<'a>) -> Value<'a> {
+    {
+        {
             match op {
                 BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => match (a, b) {
                     (Value::Num(x), Value::Num(y)) => {
@@ -258,7 +463,7 @@ pub fn eval(e: &CExpr, cols: &dyn Columns, row: usize) -> Value {
     }
 }
 
-fn eq(a: &Value, b: &Value) -> bool {
+fn eq(a: &Value<'_>, b: &Value<'_>) -> bool {
     match (a, b) {
         (Value::Num(x), Value::Num(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,

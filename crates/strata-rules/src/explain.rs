@@ -5,7 +5,7 @@ use crate::ast::{BinOp, Expr, Segment};
 use crate::eval::{eval, lower, Columns, Program, Value};
 
 /// Formats a value as the explanation shows it.
-pub fn show(v: &Value) -> String {
+pub fn show(v: &Value<'_>) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
@@ -22,12 +22,18 @@ pub fn show(v: &Value) -> String {
     }
 }
 
-fn truth(v: &Value) -> &'static str {
+fn truth(v: &Value<'_>) -> &'static str {
     match v {
         Value::Bool(true) => "true",
         Value::Bool(false) => "false",
         _ => "unknown",
     }
+}
+
+/// Evaluates an AST expression for one user and maps the value.
+fn ev<R>(e: &Expr, ops: &mut Vec<crate::eval::Operand>, cols: &dyn Columns, row: usize, f: impl FnOnce(Value<'_>) -> R) -> R {
+    let c = lower(e, ops);
+    f(eval(&c, cols, row))
 }
 
 /// Explains segment `seg` (as parsed from `src`) for user `row`.
@@ -37,14 +43,15 @@ pub fn explain_segment(seg: &Segment, src: &str, program: &Program, cols: &dyn C
     let Some(cond) = &seg.conditions else {
         return format!("segment \"{}\": no conditions\n", seg.name);
     };
-    let v = eval(&lower(cond, &mut ops), cols, row);
+    let v = ev(cond, &mut ops, cols, row, |v| v == Value::Bool(true));
     out.push_str(&format!(
         "segment \"{}\"{}: {}\n",
         seg.name,
         seg.family.as_ref().map(|f| format!(" (family {})", f.value)).unwrap_or_default(),
-        match v {
-            Value::Bool(true) => "yes",
-            _ => "no",
+        if v {
+            "yes"
+        } else {
+            "no"
         }
     ));
     walk(cond, src, &mut ops, cols, row, 1, None, &mut out);
@@ -69,9 +76,9 @@ fn walk(
         let mut parts = Vec::new();
         flatten(e, *op, &mut parts);
         let word = if *op == BinOp::And { "AND" } else { "OR" };
-        let v = eval(&lower(e, ops), cols, row);
+        let v = ev(e, ops, cols, row, |v| truth(&v));
         if joiner.is_some() || depth > 1 {
-            out.push_str(&format!("{pad}{prefix}( ... {word} ... ): {}\n", truth(&v)));
+            out.push_str(&format!("{pad}{prefix}( ... {word} ... ): {v}\n"));
         }
         let inner = if joiner.is_some() || depth > 1 { depth + 1 } else { depth };
         for (i, p) in parts.iter().enumerate() {
@@ -81,17 +88,17 @@ fn walk(
     }
     let text = src.get(e.span().start..e.span().end).unwrap_or("?");
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let v = eval(&lower(e, ops), cols, row);
+    let v = ev(e, ops, cols, row, |v| truth(&v));
     let detail = match e {
         Expr::Bin(_, l, r, _) => {
-            let (a, b) = (eval(&lower(l, ops), cols, row), eval(&lower(r, ops), cols, row));
-            format!("{} vs {}", show(&a), show(&b))
+            let (a, b) = (ev(l, ops, cols, row, |v| show(&v)), ev(r, ops, cols, row, |v| show(&v)));
+            format!("{a} vs {b}")
         }
-        Expr::IsNull(x, _, _) | Expr::In(x, _, _, _) => show(&eval(&lower(x, ops), cols, row)),
-        Expr::Not(x, _) => format!("inner {}", truth(&eval(&lower(x, ops), cols, row))),
-        other => show(&eval(&lower(other, ops), cols, row)),
+        Expr::IsNull(x, _, _) | Expr::In(x, _, _, _) => ev(x, ops, cols, row, |v| show(&v)),
+        Expr::Not(x, _) => format!("inner {}", ev(x, ops, cols, row, |v| truth(&v))),
+        other => ev(other, ops, cols, row, |v| show(&v)),
     };
-    out.push_str(&format!("{pad}{prefix}{text}    [{detail}] {}\n", truth(&v)));
+    out.push_str(&format!("{pad}{prefix}{text}    [{detail}] {v}\n"));
 }
 
 fn flatten<'a>(e: &'a Expr, op: BinOp, parts: &mut Vec<&'a Expr>) {

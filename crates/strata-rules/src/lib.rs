@@ -29,9 +29,11 @@ pub mod health;
 mod lexer;
 mod parser;
 mod resolve;
+pub mod run;
 pub mod scores;
 
-pub use eval::{compile, eval, Columns, Operand, Program, Value};
+pub use eval::{compile, eval, Columns, CompiledScore, Operand, Program, Value};
+pub use run::{run, Column, Outcome, Table};
 pub use lexer::{lex, Tok, Token};
 pub use parser::parse;
 pub use resolve::{did_you_mean, resolve, AggRequest, Names, Resolved};
@@ -64,25 +66,100 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// Renders `file:line:col: message`, the source line, a caret under the span and
-    /// the hint.
+    /// Renders the diagnostic with codespan-reporting, in plain ASCII: `error: message`,
+    /// `--> file:line:col`, the source line with carets under the span, and the hint.
     pub fn render(&self, file: &str, src: &str) -> String {
+        use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label};
+        use codespan_reporting::files::SimpleFile;
+        use codespan_reporting::term::{self, Chars, Config};
+        let files = SimpleFile::new(file, src);
         let start = self.span.start.min(src.len());
-        let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-        let line_no = src[..start].matches('\n').count() + 1;
-        let col = src[line_start..start].chars().count() + 1;
-        let text = &src[line_start..line_end];
-        let width = src[start..self.span.end.clamp(start, line_end)].chars().count().max(1);
-        let mut out = format!(
-            "{file}:{line_no}:{col}: {}\n  |\n  | {text}\n  | {}{}",
-            self.message,
-            " ".repeat(col - 1),
-            "^".repeat(width)
-        );
+        let end = self.span.end.clamp(start, src.len());
+        let mut d = CsDiagnostic::error().with_message(&self.message).with_labels(vec![Label::primary((), start..end)]);
         if let Some(h) = &self.hint {
-            out.push_str(&format!("\n  = hint: {h}"));
+            d = d.with_notes(vec![format!("hint: {h}")]);
         }
-        out
+        let config = Config { chars: Chars::ascii(), ..Config::default() };
+        let mut out = Vec::new();
+        match term::emit(&mut out, &config, &files, &d) {
+            Ok(()) => String::from_utf8_lossy(&out).trim_end().to_string(),
+            // A span outside the text (cannot happen for spans the parser made): say it plainly.
+            Err(_) => format!("error: {}\n --> {file}", self.message),
+        }
+    }
+}
+
+/// The default rules: the whole seed as a rule file (`strata rules init` writes it).
+pub const DEFAULT_RULES: &str = include_str!("../rules/default.rules");
+
+/// The scores a file uses (`scores.<name>`) but does not define, taken from the default
+/// rules with the default scores they use in turn, placed before the file's own scores.
+/// This is how the seed's own 6.1 rules, which use `scores.engagement`, run verbatim.
+pub fn with_default_scores(mut file: ast::RuleFile) -> ast::RuleFile {
+    let (defaults, _) = parse(DEFAULT_RULES);
+    let mut wanted: Vec<String> = Vec::new();
+    let visit = |e: &ast::Expr, wanted: &mut Vec<String>| score_refs(e, wanted);
+    for s in &file.segments {
+        if let Some(c) = &s.conditions {
+            visit(c, &mut wanted);
+        }
+    }
+    for sc in &file.scores {
+        for e in score_exprs(sc) {
+            visit(e, &mut wanted);
+        }
+    }
+    let mut taken: Vec<ast::Score> = Vec::new();
+    while let Some(name) = wanted.pop() {
+        if file.scores.iter().any(|s| s.name == name) || taken.iter().any(|s| s.name == name) {
+            continue;
+        }
+        if let Some(d) = defaults.scores.iter().find(|s| s.name == name) {
+            for e in score_exprs(d) {
+                score_refs(e, &mut wanted);
+            }
+            taken.push(d.clone());
+        }
+    }
+    // Keep the defaults' own order, so each score still follows the ones it uses.
+    taken.sort_by_key(|s| defaults.scores.iter().position(|d| d.name == s.name));
+    taken.append(&mut file.scores);
+    file.scores = taken;
+    file
+}
+
+fn score_exprs(sc: &ast::Score) -> Vec<&ast::Expr> {
+    let mut v = Vec::new();
+    for c in &sc.components {
+        v.extend(c.input.iter());
+        for r in &c.rows {
+            if let ast::RowTest::Cmp(_, e) | ast::RowTest::When(e) = &r.test {
+                v.push(e);
+            }
+        }
+    }
+    for r in &sc.tiers {
+        if let ast::RowTest::Cmp(_, e) | ast::RowTest::When(e) = &r.test {
+            v.push(e);
+        }
+    }
+    v
+}
+
+fn score_refs(e: &ast::Expr, out: &mut Vec<String>) {
+    use ast::Expr;
+    match e {
+        Expr::Ref(p, _) if p.len() == 2 && p[0] == "scores" => out.push(p[1].clone()),
+        Expr::Num(..) | Expr::Str(..) | Expr::Ref(..) => {}
+        Expr::Call(_, args, _) => args.iter().for_each(|a| score_refs(a, out)),
+        Expr::Not(x, _) | Expr::Neg(x, _) | Expr::IsNull(x, _, _) => score_refs(x, out),
+        Expr::Bin(_, l, r, _) => {
+            score_refs(l, out);
+            score_refs(r, out);
+        }
+        Expr::In(x, items, _, _) => {
+            score_refs(x, out);
+            items.iter().for_each(|i| score_refs(i, out));
+        }
     }
 }

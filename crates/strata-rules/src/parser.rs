@@ -1,7 +1,7 @@
 //! Recursive descent with recovery: an error inside a segment is reported and the
 //! parser skips to the next `segment`, so one run reports every broken block.
 
-use crate::ast::{BinOp, Expr, RuleFile, Segment, Setting};
+use crate::ast::{BinOp, Component, Expr, Row, RowTest, RowValue, RuleFile, Score, Segment, Setting};
 use crate::lexer::{lex, Tok, Token};
 use crate::{Diagnostic, Span};
 
@@ -11,8 +11,9 @@ pub fn parse(src: &str) -> (RuleFile, Vec<Diagnostic>) {
     let mut file = RuleFile::default();
     while !p.at_eof() {
         let start = p.pos;
-        match p.segment() {
-            Ok(s) => file.segments.push(s),
+        let r = if p.is_kw("score") { p.score().map(|s| file.scores.push(s)) } else { p.segment().map(|s| file.segments.push(s)) };
+        match r {
+            Ok(()) => {}
             Err(d) => {
                 p.diags.push(d);
                 p.recover_to_segment(start);
@@ -69,6 +70,17 @@ fn symbol(t: &Tok) -> &'static str {
     }
 }
 
+fn cmp_op(op: &str) -> BinOp {
+    match op {
+        ">=" => BinOp::Ge,
+        "<=" => BinOp::Le,
+        ">" => BinOp::Gt,
+        "<" => BinOp::Lt,
+        "==" => BinOp::Eq,
+        _ => BinOp::Ne,
+    }
+}
+
 impl Parser {
     fn peek(&self) -> &Token {
         &self.toks[self.pos.min(self.toks.len() - 1)]
@@ -99,7 +111,7 @@ impl Parser {
         }
     }
 
-    /// Skips to the next top-level `segment` after `from`.
+    /// Skips to the next top-level `segment` or `score` after `from`.
     fn recover_to_segment(&mut self, from: usize) {
         if self.pos == from {
             self.bump();
@@ -109,7 +121,7 @@ impl Parser {
             match &self.peek().tok {
                 Tok::LBrace => depth += 1,
                 Tok::RBrace => depth -= 1,
-                Tok::Ident(s) if s == "segment" && depth <= 0 => return,
+                Tok::Ident(s) if (s == "segment" || s == "score") && depth <= 0 => return,
                 _ => {}
             }
             self.bump();
@@ -121,7 +133,7 @@ impl Parser {
         if !self.is_kw("segment") {
             return Err(err(
                 kw.span,
-                format!("expected a `segment \"Name\" {{ ... }}` block, found {}", describe(&kw.tok)),
+                format!("expected a `segment \"Name\" {{ ... }}` or `score \"name\" {{ ... }}` block, found {}", describe(&kw.tok)),
                 None,
             ));
         }
@@ -204,6 +216,130 @@ impl Parser {
         }
     }
 
+    fn quoted(&mut self, what: &str) -> PResult<(String, Span)> {
+        let t = self.eat(Tok::Str(String::new()), what)?;
+        match t.tok {
+            Tok::Str(s) => Ok((s, t.span)),
+            _ => Ok((String::new(), t.span)),
+        }
+    }
+
+    fn score(&mut self) -> PResult<Score> {
+        let kw = self.bump();
+        let (name, name_span) = self.quoted("the score's name in double quotes")?;
+        self.eat(Tok::LBrace, "'{' to open the score")?;
+        let mut score =
+            Score { name, name_span, description: None, components: Vec::new(), tiers: Vec::new(), span: kw.span };
+        loop {
+            let t = self.peek().clone();
+            match &t.tok {
+                Tok::RBrace => {
+                    self.bump();
+                    score.span = kw.span.to(t.span);
+                    return Ok(score);
+                }
+                Tok::Ident(k) if k == "description" => {
+                    self.bump();
+                    self.eat(Tok::Colon, "':' after description")?;
+                    let (value, span) = self.quoted("the description in double quotes")?;
+                    if score.description.is_some() {
+                        return Err(err(t.span, "description is set twice in this score", None));
+                    }
+                    score.description = Some(Setting { value, span });
+                }
+                Tok::Ident(k) if k == "component" => {
+                    self.bump();
+                    let (name, name_span) = self.quoted("the component's name in double quotes")?;
+                    let input = if self.is_kw("of") {
+                        self.bump();
+                        Some(self.expr()?)
+                    } else {
+                        None
+                    };
+                    let sum = self.is_kw("sum");
+                    if sum {
+                        self.bump();
+                    }
+                    let rows = self.rows(false)?;
+                    score.components.push(Component { name, name_span, input, sum, rows });
+                }
+                Tok::Ident(k) if k == "tiers" => {
+                    self.bump();
+                    if !score.tiers.is_empty() {
+                        return Err(err(t.span, "tiers are set twice in this score", None));
+                    }
+                    score.tiers = self.rows(true)?;
+                }
+                Tok::Eof => {
+                    return Err(err(t.span, format!("score \"{}\" is not closed with '}}'", score.name), None));
+                }
+                other => {
+                    return Err(err(
+                        t.span,
+                        format!("unexpected {} in score \"{}\"", describe(other), score.name),
+                        Some("a score holds description:, component \"name\" [of EXPR] [sum] { ... } and tiers { ... }"),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// `{ row* }`; tier rows give labels, component rows give points.
+    fn rows(&mut self, labels: bool) -> PResult<Vec<Row>> {
+        self.eat(Tok::LBrace, "'{' to open the table")?;
+        let mut rows = Vec::new();
+        loop {
+            let t = self.peek().clone();
+            let test = match &t.tok {
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(rows);
+                }
+                Tok::Cmp(op) => {
+                    self.bump();
+                    let op = cmp_op(op);
+                    RowTest::Cmp(op, self.sum()?)
+                }
+                Tok::Ident(k) if k == "when" => {
+                    self.bump();
+                    RowTest::When(self.expr()?)
+                }
+                Tok::Ident(k) if k == "null" => {
+                    self.bump();
+                    RowTest::Null
+                }
+                Tok::Ident(k) if k == "else" => {
+                    self.bump();
+                    RowTest::Else
+                }
+                other => {
+                    return Err(err(
+                        t.span,
+                        format!("expected a table row, found {}", describe(other)),
+                        Some("rows read `>= 7: 30`, `when COND: 15`, `null: 0` or `else: 0`"),
+                    ))
+                }
+            };
+            self.eat(Tok::Colon, "':' before the row's value")?;
+            let v = self.bump();
+            let value = match (v.tok, labels) {
+                (Tok::Str(s), true) => RowValue::Label(s),
+                (Tok::Number(n), false) => RowValue::Points(n),
+                (Tok::Minus, false) => match self.bump().tok {
+                    Tok::Number(n) => RowValue::Points(-n),
+                    other => return Err(err(v.span, format!("expected points, found {}", describe(&other)), None)),
+                },
+                (other, true) => {
+                    return Err(err(v.span, format!("expected the tier's label in double quotes, found {}", describe(&other)), None))
+                }
+                (other, false) => {
+                    return Err(err(v.span, format!("expected a number of points, found {}", describe(&other)), None))
+                }
+            };
+            rows.push(Row { test, value, span: t.span.to(v.span) });
+        }
+    }
+
     fn expr(&mut self) -> PResult<Expr> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
@@ -260,14 +396,7 @@ impl Parser {
         if let Tok::Cmp(op) = t.tok {
             self.bump();
             let r = self.sum()?;
-            let op = match op {
-                ">=" => BinOp::Ge,
-                "<=" => BinOp::Le,
-                ">" => BinOp::Gt,
-                "<" => BinOp::Lt,
-                "==" => BinOp::Eq,
-                _ => BinOp::Ne,
-            };
+            let op = cmp_op(op);
             let span = l.span().to(r.span());
             return Ok(Expr::Bin(op, Box::new(l), Box::new(r), span));
         }

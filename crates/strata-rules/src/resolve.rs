@@ -2,7 +2,7 @@
 //! with a suggestion for near misses, and the windowed aggregates the rules need are
 //! collected so the engine computes them in its single pass.
 
-use crate::ast::{BinOp, Expr, RuleFile};
+use crate::ast::{BinOp, Expr, RowTest, RowValue, RuleFile};
 use crate::{Diagnostic, Span};
 
 /// What names exist besides the rules themselves. Any `user.<attribute>` is accepted
@@ -36,6 +36,12 @@ pub enum AggRequest {
 impl AggRequest {
     /// The canonical spelling.
     pub fn name(&self) -> String {
+        if let AggRequest::EventCount(n, ALL_TIME) = self {
+            return format!("events.{n}(all_time)");
+        }
+        if let AggRequest::AllEvents(ALL_TIME) = self {
+            return "events.count(all_time)".into();
+        }
         match self {
             AggRequest::EventCount(n, d) => format!("events.{n}(last_{d}_days)"),
             AggRequest::AllEvents(d) => format!("events.count(last_{d}_days)"),
@@ -47,6 +53,9 @@ impl AggRequest {
     }
 }
 
+/// The window `all_time` stands for: every event at or before the as-of instant.
+pub const ALL_TIME: u32 = u32::MAX;
+
 /// What resolution found: the aggregates needed (sorted, unique) and the problems.
 #[derive(Debug, Clone, Default)]
 pub struct Resolved {
@@ -56,9 +65,49 @@ pub struct Resolved {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Checks every name of every segment.
+/// Checks every name of every score and segment.
 pub fn resolve(file: &RuleFile, names: &Names) -> Resolved {
     let mut r = Resolved::default();
+    // Scores first: each may use the scores given in `names` and those defined above it.
+    let mut visible = names.clone();
+    for (i, sc) in file.scores.iter().enumerate() {
+        if names.scores.contains(&sc.name) || file.scores[..i].iter().any(|o| o.name == sc.name) {
+            r.diagnostics.push(Diagnostic {
+                span: sc.name_span,
+                message: format!("score \"{}\" is defined twice", sc.name),
+                hint: Some("rename or remove one".into()),
+            });
+        }
+        if sc.components.is_empty() {
+            r.diagnostics.push(Diagnostic {
+                span: sc.name_span,
+                message: format!("score \"{}\" has no components", sc.name),
+                hint: Some("add component \"name\" of EXPR { >= 1: 10 else: 0 }".into()),
+            });
+        }
+        if !sc.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || sc.name.is_empty() {
+            r.diagnostics.push(Diagnostic {
+                span: sc.name_span,
+                message: format!("score name \"{}\" must be letters, digits and '_'", sc.name),
+                hint: Some("it names the columns <name>_score and <name>_tier and scores.<name> in rules".into()),
+            });
+        }
+        for (j, c) in sc.components.iter().enumerate() {
+            if sc.components[..j].iter().any(|o| o.name == c.name) {
+                r.diagnostics.push(Diagnostic {
+                    span: c.name_span,
+                    message: format!("component \"{}\" appears twice in score \"{}\"", c.name, sc.name),
+                    hint: None,
+                });
+            }
+            if let Some(e) = &c.input {
+                walk(e, &visible, &mut r);
+            }
+            table(&c.rows, c.input.is_some(), false, &visible, &mut r);
+        }
+        table(&sc.tiers, true, true, &visible, &mut r);
+        visible.scores.push(sc.name.clone());
+    }
     let mut seen: Vec<(&str, Span)> = Vec::new();
     for seg in &file.segments {
         if let Some((_, first)) = seen.iter().find(|(n, _)| *n == seg.name) {
@@ -71,7 +120,7 @@ pub fn resolve(file: &RuleFile, names: &Names) -> Resolved {
             seen.push((&seg.name, seg.name_span));
         }
         match &seg.conditions {
-            Some(e) => walk(e, names, &mut r),
+            Some(e) => walk(e, &visible, &mut r),
             None => r.diagnostics.push(Diagnostic {
                 span: seg.name_span,
                 message: format!("segment \"{}\" has no conditions", seg.name),
@@ -82,6 +131,48 @@ pub fn resolve(file: &RuleFile, names: &Names) -> Resolved {
     r.aggregates.sort();
     r.aggregates.dedup();
     r
+}
+
+/// Checks the rows of a bucket table (`labels`: a tiers table).
+fn table(rows: &[crate::ast::Row], has_input: bool, labels: bool, names: &Names, r: &mut Resolved) {
+    let mut after_else = false;
+    for row in rows {
+        if after_else {
+            r.diagnostics.push(Diagnostic {
+                span: row.span,
+                message: "this row comes after `else` and can never apply".into(),
+                hint: Some("put `else` last".into()),
+            });
+        }
+        match &row.test {
+            RowTest::Cmp(_, e) => {
+                walk(e, names, r);
+                if !has_input {
+                    r.diagnostics.push(Diagnostic {
+                        span: row.span,
+                        message: "this row compares, but the component has no input".into(),
+                        hint: Some("write component \"name\" of EXPR { ... }, or use `when COND: points`".into()),
+                    });
+                }
+            }
+            RowTest::When(e) => walk(e, names, r),
+            RowTest::Null if !has_input => r.diagnostics.push(Diagnostic {
+                span: row.span,
+                message: "a `null:` row needs the component's input (`of EXPR`)".into(),
+                hint: None,
+            }),
+            RowTest::Null => {}
+            RowTest::Else => after_else = true,
+        }
+        if let RowValue::Points(p) = row.value {
+            if !p.is_finite() {
+                r.diagnostics.push(Diagnostic { span: row.span, message: "points must be a finite number".into(), hint: None });
+            }
+        }
+        if labels && matches!(row.value, RowValue::Points(_)) {
+            r.diagnostics.push(Diagnostic { span: row.span, message: "a tier needs a label in double quotes".into(), hint: None });
+        }
+    }
 }
 
 fn walk(e: &Expr, names: &Names, r: &mut Resolved) {
@@ -188,6 +279,16 @@ fn call(path: &[String], args: &[Expr], span: Span, r: &mut Resolved) {
             return;
         }
     };
+    if days == ALL_TIME
+        && matches!(func.as_str(), "session_count" | "avg_weekly_sessions" | "unique_features_used" | "active_days")
+    {
+        r.diagnostics.push(Diagnostic {
+            span,
+            message: format!("events.{func} needs a window of days; all_time is for event counts"),
+            hint: Some(format!("write events.{func}(last_28_days)")),
+        });
+        return;
+    }
     r.aggregates.push(match func.as_str() {
         "session_count" => AggRequest::SessionCount(days),
         "avg_weekly_sessions" => AggRequest::AvgWeeklySessions(days),
@@ -226,12 +327,15 @@ pub(crate) fn window_request(path: &[String], args: &[Expr]) -> Option<AggReques
     })
 }
 
-/// `last_N_days` -> N.
+/// `last_N_days` -> N; `all_time` -> [`ALL_TIME`].
 fn window_days(s: &str) -> Result<u32, String> {
+    if s == "all_time" {
+        return Ok(ALL_TIME);
+    }
     let n = s.strip_prefix("last_").and_then(|r| r.strip_suffix("_days").or_else(|| r.strip_suffix("_day")));
     match n.map(str::parse::<u32>) {
         Some(Ok(0)) => Err(format!("'{s}' is a window of 0 days, which counts nothing")),
-        Some(Ok(d)) => Ok(d),
+        Some(Ok(d)) if d < ALL_TIME => Ok(d),
         _ => Err(format!("'{s}' is not a window")),
     }
 }

@@ -1,0 +1,329 @@
+//! Where rule operands come from: the engine's output for this run, or a feature table
+//! written earlier (`strata segment --features FILE`), plus the users table.
+
+use crate::Failure;
+use arrow_array::cast::AsArray;
+use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_schema::DataType;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use strata_io::UserKey;
+use strata_rules::{AggRequest, Column, Operand, Program, Table};
+
+/// Per-user values the rules can read.
+pub enum Frame {
+    /// This run's engine output, with the aggregates the rules asked for.
+    Engine {
+        /// The engine's output.
+        out: Box<strata_features::Output>,
+        /// Aggregate -> index into `out.aggs`.
+        agg_ids: BTreeMap<AggRequest, usize>,
+    },
+    /// A feature table file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its contents.
+        batch: RecordBatch,
+        /// The feature catalog's size, from the quality summary beside it or derived
+        /// from `features_used_30d / feature_breadth_30d`.
+        catalog: Option<f64>,
+    },
+}
+
+fn to_rules_column(col: &strata_features::Column, n: usize) -> Column {
+    match col {
+        strata_features::Column::Str(v) => Column::strings(v.iter().map(|s| s.as_deref())),
+        c => Column::numbers((0..n).map(|r| c.f64_at(r))),
+    }
+}
+
+fn arrow_to_column(a: &ArrayRef) -> Option<Column> {
+    match a.data_type() {
+        DataType::Boolean => Some(Column::Bool(a.as_boolean().iter().collect())),
+        dt if dt.is_numeric() => {
+            let f = arrow_cast::cast(a, &DataType::Float64).ok()?;
+            Some(Column::numbers(f.as_primitive::<arrow_array::types::Float64Type>().iter()))
+        }
+        _ => {
+            let s = arrow_cast::cast(a, &DataType::Utf8).ok()?;
+            Some(Column::strings(s.as_string::<i32>().iter()))
+        }
+    }
+}
+
+/// A feature-table column that holds the same numbers as an aggregate.
+fn equivalent_column(r: &AggRequest) -> Option<String> {
+    let known = match r {
+        AggRequest::SessionCount(7) => "sessions_7d",
+        AggRequest::SessionCount(28) => "sessions_28d",
+        AggRequest::AvgWeeklySessions(28) => "avg_weekly_sessions_28d",
+        AggRequest::DistinctFeatures(7) => "features_used_7d",
+        AggRequest::DistinctFeatures(30) => "features_used_30d",
+        AggRequest::AllEvents(7) => "events_7d",
+        AggRequest::AllEvents(28) => "events_28d",
+        AggRequest::ActiveDays(30) => "active_days_30d",
+        AggRequest::EventCount(name, days) => {
+            return strata_features::SIGNAL_COLUMNS
+                .iter()
+                .find(|(_, key, d)| key == name && d == days)
+                .map(|(col, _, _)| col.to_string())
+        }
+        _ => return None,
+    };
+    Some(known.to_string())
+}
+
+impl Frame {
+    /// Reads a feature table written by `strata features`.
+    pub fn open(path: &Path) -> Result<Frame, Failure> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| Failure::Input(format!("cannot open feature table {}: {e}", path.display())))?;
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(1 << 16).build())
+            .map_err(|e| Failure::Input(format!("{} is not a Parquet feature table: {e}", path.display())))?;
+        let schema = arrow_array::RecordBatchReader::schema(&reader);
+        let batches: Vec<RecordBatch> = reader
+            .collect::<Result<_, _>>()
+            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+        let batch = arrow_select::concat::concat_batches(&schema, &batches)
+            .map_err(|e| Failure::Internal(format!("{}: {e}", path.display())))?;
+        if batch.schema().index_of("user_id").is_err() {
+            return Err(Failure::Input(format!(
+                "{} has no user_id column; give a table written by `strata features`",
+                path.display()
+            )));
+        }
+        let quality = super::features::quality_path(path);
+        let from_quality = std::fs::read_to_string(&quality)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v.get("catalog_size").and_then(serde_json::Value::as_f64));
+        let mut frame = Frame::File { path: path.to_path_buf(), batch, catalog: from_quality };
+        if from_quality.is_none() {
+            let derived = match (frame.feature("features_used_30d"), frame.feature("feature_breadth_30d")) {
+                (Some(Column::Num(u)), Some(Column::Num(b))) => {
+                    u.iter().zip(&b).find(|(u, b)| **b > 0.0 && !u.is_nan()).map(|(u, b)| (u / b).round())
+                }
+                _ => None,
+            };
+            if let Frame::File { catalog, .. } = &mut frame {
+                *catalog = derived;
+            }
+        }
+        Ok(frame)
+    }
+
+    /// Users.
+    pub fn rows(&self) -> usize {
+        match self {
+            Frame::Engine { out, .. } => out.table.len(),
+            Frame::File { batch, .. } => batch.num_rows(),
+        }
+    }
+
+    /// The `user_id` column, as it goes into outputs.
+    pub fn user_array(&self) -> Result<(arrow_schema::Field, ArrayRef), Failure> {
+        match self {
+            Frame::Engine { out, .. } => {
+                let b = out.table.to_record_batch().map_err(|e| Failure::Internal(e.to_string()))?;
+                Ok((b.schema().field(0).clone(), b.column(0).clone()))
+            }
+            Frame::File { batch, .. } => {
+                let i = batch.schema().index_of("user_id").map_err(|e| Failure::Internal(e.to_string()))?;
+                Ok((batch.schema().field(i).clone(), batch.column(i).clone()))
+            }
+        }
+    }
+
+    /// User ids, in row order.
+    pub fn keys(&self) -> Vec<UserKey> {
+        match self {
+            Frame::Engine { out, .. } => out.table.keys.clone(),
+            Frame::File { batch, .. } => {
+                let Some(a) = batch.column_by_name("user_id") else { return Vec::new() };
+                if let Ok(i) = arrow_cast::cast(a, &DataType::Int64) {
+                    if i.null_count() == 0 && a.data_type().is_integer() {
+                        return i
+                            .as_primitive::<arrow_array::types::Int64Type>()
+                            .values()
+                            .iter()
+                            .map(|v| UserKey::Int(*v))
+                            .collect();
+                    }
+                }
+                match arrow_cast::cast(a, &DataType::Utf8) {
+                    Ok(s) => s.as_string::<i32>().iter().map(|v| UserKey::Str(v.unwrap_or("").into())).collect(),
+                    Err(_) => Vec::new(),
+                }
+            }
+        }
+    }
+
+    /// A feature column.
+    pub fn feature(&self, name: &str) -> Option<Column> {
+        match self {
+            Frame::Engine { out, .. } => out.table.column(name).map(|c| to_rules_column(c, out.table.len())),
+            Frame::File { batch, .. } => batch.column_by_name(name).and_then(arrow_to_column),
+        }
+    }
+
+    /// An aggregate's column: computed by the engine, or a column of the feature table
+    /// (under its canonical name, as `strata features --rules` writes it, or an
+    /// equivalent core column).
+    pub fn agg(&self, r: &AggRequest) -> Option<Column> {
+        match self {
+            Frame::Engine { out, agg_ids } => agg_ids.get(r).map(|i| Column::Num(out.aggs[*i].clone())),
+            Frame::File { .. } => self.feature(&r.name()).or_else(|| equivalent_column(r).and_then(|c| self.feature(&c))),
+        }
+    }
+
+    /// The feature catalog's size.
+    pub fn total_features(&self) -> Option<f64> {
+        match self {
+            Frame::Engine { out, .. } => Some(out.quality.catalog_size as f64),
+            Frame::File { catalog, .. } => *catalog,
+        }
+    }
+
+    /// What the data covers, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Frame::Engine { out, .. } => format!("as of {}", out.as_of.to_rfc3339()),
+            Frame::File { path, .. } => format!("from {}", path.display()),
+        }
+    }
+}
+
+/// Users-table attributes by name, aligned to the frame's users.
+struct Attributes<'a> {
+    users: Option<&'a strata_io::UsersTable>,
+    index: HashMap<&'a UserKey, (usize, usize)>,
+}
+
+impl<'a> Attributes<'a> {
+    fn new(users: Option<&'a strata_io::UsersTable>) -> Self {
+        let index = users.map(|u| u.keys.iter().zip(u.rows.iter().copied()).collect()).unwrap_or_default();
+        Attributes { users, index }
+    }
+
+    fn column(&self, name: &str, keys: &[UserKey]) -> Option<Column> {
+        let users = self.users?;
+        users.batches.first()?.schema().index_of(name).ok()?;
+        let per_batch: Vec<Column> =
+            users.batches.iter().map(|b| b.column_by_name(name).and_then(arrow_to_column)).collect::<Option<_>>()?;
+        let at = |k: &UserKey| self.index.get(k).copied();
+        Some(match per_batch.first()? {
+            Column::Num(_) => Column::numbers(keys.iter().map(|k| {
+                let (b, r) = at(k)?;
+                match &per_batch[b] {
+                    Column::Num(v) => v.get(r).copied().filter(|x| !x.is_nan()),
+                    _ => None,
+                }
+            })),
+            Column::Bool(_) => Column::Bool(
+                keys.iter()
+                    .map(|k| {
+                        let (b, r) = at(k)?;
+                        match &per_batch[b] {
+                            Column::Bool(v) => v.get(r).copied().flatten(),
+                            _ => None,
+                        }
+                    })
+                    .collect(),
+            ),
+            _ => Column::strings(keys.iter().map(|k| {
+                let (b, r) = at(k)?;
+                match &per_batch[b] {
+                    Column::Str { dict, codes } => codes.get(r).and_then(|c| dict.get(*c as usize)).map(String::as_str),
+                    _ => None,
+                }
+            })),
+        })
+    }
+}
+
+/// The rules (segments and scores) that read operand `slot`, and whether each guards
+/// it with `is null`.
+fn users_of(program: &Program, slot: usize) -> Vec<(String, bool)> {
+    let mut v = Vec::new();
+    for s in &program.scores {
+        let exprs = s.exprs();
+        if exprs.iter().any(|e| e.uses(slot)) {
+            v.push((format!("score \"{}\"", s.name), exprs.iter().any(|e| e.guards(slot))));
+        }
+    }
+    for s in &program.segments {
+        if s.cond.uses(slot) {
+            v.push((format!("segment \"{}\"", s.name), s.cond.guards(slot)));
+        }
+    }
+    v
+}
+
+/// Every operand of `program` for every user of `frame`.
+pub fn build_table(
+    program: &Program,
+    frame: &Frame,
+    users: Option<&strata_io::UsersTable>,
+    cfg: &strata_core::Config,
+    rules: &str,
+) -> Result<Table, Failure> {
+    let n = frame.rows();
+    let keys = frame.keys();
+    let attrs = Attributes::new(users);
+    let mut cols = Vec::with_capacity(program.operands.len());
+    for (slot, op) in program.operands.iter().enumerate() {
+        let missing = |what: String, fix: &str| -> Result<Column, Failure> {
+            let using = users_of(program, slot);
+            if !using.is_empty() && using.iter().all(|(_, g)| *g) {
+                return Ok(Column::Null);
+            }
+            let names: Vec<&str> = using.iter().filter(|(_, g)| !*g).map(|(n, _)| n.as_str()).collect();
+            Err(Failure::Input(format!(
+                "{rules}: {} uses {what}; {fix}, or guard it in the rule with `is null`",
+                names.join(", ")
+            )))
+        };
+        let col = match op {
+            Operand::Feature(f) => match frame.feature(f) {
+                Some(c) => c,
+                None => missing(format!("the feature {f}, which {} lacks", frame.describe()), "recompute the features")?,
+            },
+            Operand::Agg(r) => match frame.agg(r) {
+                Some(c) => c,
+                None => missing(
+                    format!("{}, which the feature table {} does not hold", r.name(), frame.describe()),
+                    "run with --events so it is computed, or write the table with `strata features --rules RULES`",
+                )?,
+            },
+            Operand::TotalFeatures => match frame.total_features() {
+                Some(v) => Column::Const(v),
+                None => missing(
+                    "total_features, which cannot be told from this table".into(),
+                    "keep the .quality.json beside the feature table",
+                )?,
+            },
+            Operand::Score(_) => Column::Null, // filled in by strata_rules::run, in order
+            Operand::User(a) if a == "days_since_signup" => frame.feature("tenure_days").unwrap_or(Column::Null),
+            Operand::UsagePct | Operand::User(_) => {
+                let (shown, column) = match op {
+                    Operand::User(a) => (format!("user.{a}"), cfg.columns.get(a).to_string()),
+                    _ => ("usage.percentage_of_limit".to_string(), cfg.columns.get("usage_pct").to_string()),
+                };
+                match attrs.column(&column, &keys) {
+                    Some(c) => c,
+                    None => missing(
+                        format!(
+                            "{shown}, but {} has no column '{column}'",
+                            if users.is_some() { "the users table" } else { "the input (no --users given)" }
+                        ),
+                        &format!("add it with --users, map it with [columns] in strata.toml ({column} = \"...\")"),
+                    )?,
+                }
+            }
+        };
+        cols.push(col);
+    }
+    Ok(Table { rows: n, cols })
+}
