@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
 
 use arrow_array::{
-    ArrayRef, Int64Array, LargeStringArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+    ArrayRef, Float64Array, Int64Array, LargeStringArray, RecordBatch, StringArray, TimestampMicrosecondArray,
     TimestampMillisecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -487,7 +487,8 @@ fn rules_check_accepts_the_seed_rules_and_lists_their_aggregates() {
     let out = out.replace(fixture, "seed-6.1.rules");
     assert_eq!(
         out,
-        "seed-6.1.rules: 3 segments, no problems
+        "seed-6.1.rules: 1 scores, 3 segments, no problems
+  score \"engagement\": 4 components, at most 100 points, 5 tiers
   segment \"Power Users\"
   segment \"At Risk\"
   segment \"Expansion Ready\"
@@ -513,15 +514,18 @@ fn rules_check_reports_every_problem_with_position_and_hint() {
         err,
         "error: 2 problems in bad.rules
 
-bad.rules:2:16: unknown feature 'sesions_7d'
+error: unknown feature 'sesions_7d'
+  --> bad.rules:2:16
   |
-  |   conditions { sesions_7d >= 1 }
+2 |   conditions { sesions_7d >= 1 }
   |                ^^^^^^^^^^
+  |
   = hint: did you mean 'sessions_7d'?
 
-bad.rules:5:52: expected a value, a name or '(', found '}'
+error: expected a value, a name or '(', found '}'
+  --> bad.rules:5:52
   |
-  |   conditions { events.session_count(last_0_days) > }
+5 |   conditions { events.session_count(last_0_days) > }
   |                                                    ^
 "
     );
@@ -598,9 +602,9 @@ fn segment_runs_the_seed_rules_and_families_end_to_end() {
             "expansion_ready",
             "engagement_score",
             "engagement_tier",
-            "engagement_frequency_points",
-            "engagement_breadth_points",
-            "engagement_depth_points",
+            "engagement_usage_frequency_points",
+            "engagement_feature_breadth_points",
+            "engagement_engagement_depth_points",
             "engagement_recency_points"
         ]
     );
@@ -622,7 +626,7 @@ fn segment_refuses_bad_rules_and_missing_attributes_without_writing() {
     let ev = simple_events(dir.path());
     let out = dir.path().join("segments.parquet");
     let rules = dir.path().join("r.rules");
-    std::fs::write(&rules, "segment \"A\" { conditions { scores.churn_risk > 5 } }\n").unwrap();
+    std::fs::write(&rules, "segment \"A\" { conditions { scores.churn_rsk > 5 } }\n").unwrap();
     let o = strata(&[
         "segment",
         "--events",
@@ -632,7 +636,7 @@ fn segment_refuses_bad_rules_and_missing_attributes_without_writing() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    bad_input(&o, &["unknown score 'churn_risk'"], &out);
+    bad_input(&o, &["unknown score 'churn_rsk'"], &out);
     std::fs::write(&rules, "segment \"Designers\" { conditions { user.role == \"designer\" } }\n").unwrap();
     let o = strata(&[
         "segment",
@@ -643,7 +647,23 @@ fn segment_refuses_bad_rules_and_missing_attributes_without_writing() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    bad_input(&o, &["\"Designers\"", "user.role", "no column 'role'"], &out);
+    bad_input(&o, &["segment \"Designers\"", "user.role", "no column 'role'", "guard it"], &out);
+    // Guarded with `is null`, the missing column is null for everyone and the run succeeds.
+    std::fs::write(
+        &rules,
+        "segment \"Designers\" { conditions { user.role is not null AND user.role == \"designer\" } action: \"x\" }\n",
+    )
+    .unwrap();
+    let o = strata(&[
+        "segment",
+        "--events",
+        ev.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
 }
 
 #[test]
@@ -658,12 +678,24 @@ fn rules_explain_shows_the_values_that_decided_each_condition() {
         &["x", "x", "x", "x", "x", "x", "pricing_page_view"],
     );
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/strata-rules/tests/fixtures/seed-6.1.rules");
-    let o = strata(&["-q", "rules", "explain", "--user", "a", "--rules", fixture, "--events", ev.to_str().unwrap()]);
+    let users = write(
+        &dir.path().join("u.parquet"),
+        vec![Field::new("user_id", DataType::Utf8, false), Field::new("usage_pct", DataType::Float64, true)],
+        vec![Arc::new(StringArray::from(vec!["a"])), Arc::new(Float64Array::from(vec![0.5]))],
+    );
+    let (ev_s, users_s) = (ev.to_str().unwrap(), users.to_str().unwrap());
+    let o =
+        strata(&["-q", "rules", "explain", "--user", "a", "--rules", fixture, "--events", ev_s, "--users", users_s]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         // T is the latest event, T0 - 1 h; the pricing view at T0 - 2 h is its own session.
         "user a as of 2024-10-03T23:00:00Z
+score engagement = 31 (Low)
+    5 points  usage frequency: avg_weekly_sessions_28d = 1.75
+    3 points  feature breadth: feature_breadth_30d = null
+    3 points  engagement depth: avg_session_minutes_28d = 0
+   20 points  recency: recency_days = 0
 segment \"Power Users\": no
   events.session_count(last_7_days) >= 5    [7 vs 5] true
   AND events.unique_features_used(last_30_days) >= 0.7 * total_features    [0 vs 0] true
@@ -674,17 +706,12 @@ segment \"At Risk\": no
 segment \"Expansion Ready\": no
   scores.engagement >= 60    [31 vs 60] false
   AND ( ... OR ... ): true
-    usage.percentage_of_limit >= 0.7    [null vs 0.7] unknown
+    usage.percentage_of_limit >= 0.7    [0.5 vs 0.7] false
     OR events.pricing_page_view(last_14_days) >= 1    [1 vs 1] true
     OR events.locked_feature_click(last_14_days) >= 1    [0 vs 1] false
-engagement score 31 (Low)
-  usage frequency  5 points: avg_weekly_sessions_28d = 1.75
-  feature breadth  3 points: feature_breadth_30d = null
-  engagement depth  3 points: avg_session_minutes_28d = 0
-  recency 20 points: days_since_last_seen = 0
 "
     );
-    let o = strata(&["rules", "explain", "--user", "nobody", "--rules", fixture, "--events", ev.to_str().unwrap()]);
+    let o = strata(&["rules", "explain", "--user", "nobody", "--rules", fixture, "--events", ev_s, "--users", users_s]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("user 'nobody' has no row"), "{}", stderr(&o));
 }

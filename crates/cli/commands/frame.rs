@@ -174,7 +174,9 @@ impl Frame {
     pub fn agg(&self, r: &AggRequest) -> Option<Column> {
         match self {
             Frame::Engine { out, agg_ids } => agg_ids.get(r).map(|i| Column::Num(out.aggs[*i].clone())),
-            Frame::File { .. } => self.feature(&r.name()).or_else(|| equivalent_column(r).and_then(|c| self.feature(&c))),
+            Frame::File { .. } => {
+                self.feature(&r.name()).or_else(|| equivalent_column(r).and_then(|c| self.feature(&c)))
+            }
         }
     }
 
@@ -288,7 +290,9 @@ pub fn build_table(
         let col = match op {
             Operand::Feature(f) => match frame.feature(f) {
                 Some(c) => c,
-                None => missing(format!("the feature {f}, which {} lacks", frame.describe()), "recompute the features")?,
+                None => {
+                    missing(format!("the feature {f}, which {} lacks", frame.describe()), "recompute the features")?
+                }
             },
             Operand::Agg(r) => match frame.agg(r) {
                 Some(c) => c,

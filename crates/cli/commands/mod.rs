@@ -2,8 +2,8 @@
 
 mod demo;
 mod features;
-mod generate;
 mod frame;
+mod generate;
 mod rules;
 mod segment;
 

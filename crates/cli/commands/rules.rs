@@ -8,10 +8,7 @@ pub const DEFAULT_NAME: &str = "<default rules>";
 
 /// Parses and compiles rule text; scores it uses but does not define come from the
 /// default rules. On any problem, returns every one rendered.
-pub fn compile_text(
-    shown: &str,
-    src: &str,
-) -> Result<(strata_rules::ast::RuleFile, strata_rules::Program), Failure> {
+pub fn compile_text(shown: &str, src: &str) -> Result<(strata_rules::ast::RuleFile, strata_rules::Program), Failure> {
     let (rules, mut diags) = parse(src);
     let rules = strata_rules::with_default_scores(rules);
     let names = Names { features: strata_features::feature_names(), scores: Vec::new() };
@@ -119,11 +116,7 @@ pub fn run(c: RulesCommand, quiet: bool) -> Result<(), Failure> {
                             format!(": {} = {}", text.split_whitespace().collect::<Vec<_>>().join(" "), show(&v))
                         })
                         .unwrap_or_default();
-                    println!(
-                        "  {:>3} points  {}{input}",
-                        show(&strata_rules::Value::Num(res.points[j][row])),
-                        c.name
-                    );
+                    println!("  {:>3} points  {}{input}", show(&strata_rules::Value::Num(res.points[j][row])), c.name);
                 }
             }
             for seg in &file.segments {
@@ -133,11 +126,7 @@ pub fn run(c: RulesCommand, quiet: bool) -> Result<(), Failure> {
         }
         RulesCommand::Check { file } => {
             let (shown, program) = load_program(file.as_deref())?;
-            println!(
-                "{shown}: {} scores, {} segments, no problems",
-                program.scores.len(),
-                program.segments.len()
-            );
+            println!("{shown}: {} scores, {} segments, no problems", program.scores.len(), program.segments.len());
             for s in &program.scores {
                 println!(
                     "  score \"{}\": {} components, at most {} points, {} tiers",

@@ -127,9 +127,8 @@ pub fn segments_batch(program: &Program, frame: &Frame, outcome: &Outcome) -> Re
         arrays.push(Arc::new(Float64Array::from(res.total.clone())));
         if !sc.tiers.is_empty() {
             fields.push(Field::new(format!("{}_tier", sc.name), DataType::Utf8, true));
-            arrays.push(Arc::new(StringArray::from_iter(
-                res.tier.iter().map(|t| t.map(|i| sc.tiers[i].value.as_str())),
-            )));
+            arrays
+                .push(Arc::new(StringArray::from_iter(res.tier.iter().map(|t| t.map(|i| sc.tiers[i].value.as_str())))));
         }
         for (c, pts) in sc.components.iter().zip(&res.points) {
             fields.push(Field::new(format!("{}_{}_points", sc.name, snake_case(&c.name)), DataType::Float64, false));

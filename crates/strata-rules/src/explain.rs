@@ -31,7 +31,13 @@ fn truth(v: &Value<'_>) -> &'static str {
 }
 
 /// Evaluates an AST expression for one user and maps the value.
-fn ev<R>(e: &Expr, ops: &mut Vec<crate::eval::Operand>, cols: &dyn Columns, row: usize, f: impl FnOnce(Value<'_>) -> R) -> R {
+fn ev<R>(
+    e: &Expr,
+    ops: &mut Vec<crate::eval::Operand>,
+    cols: &dyn Columns,
+    row: usize,
+    f: impl FnOnce(Value<'_>) -> R,
+) -> R {
     let c = lower(e, ops);
     f(eval(&c, cols, row))
 }
@@ -48,11 +54,7 @@ pub fn explain_segment(seg: &Segment, src: &str, program: &Program, cols: &dyn C
         "segment \"{}\"{}: {}\n",
         seg.name,
         seg.family.as_ref().map(|f| format!(" (family {})", f.value)).unwrap_or_default(),
-        if v {
-            "yes"
-        } else {
-            "no"
-        }
+        if v { "yes" } else { "no" }
     ));
     walk(cond, src, &mut ops, cols, row, 1, None, &mut out);
     out

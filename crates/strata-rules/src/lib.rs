@@ -33,10 +33,10 @@ pub mod run;
 pub mod scores;
 
 pub use eval::{compile, eval, Columns, CompiledScore, Operand, Program, Value};
-pub use run::{run, Column, Outcome, Table};
 pub use lexer::{lex, Tok, Token};
 pub use parser::parse;
 pub use resolve::{did_you_mean, resolve, AggRequest, Names, Resolved};
+pub use run::{run, Column, Outcome, Table};
 
 /// A byte range in the rule file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

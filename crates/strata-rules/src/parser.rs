@@ -11,7 +11,11 @@ pub fn parse(src: &str) -> (RuleFile, Vec<Diagnostic>) {
     let mut file = RuleFile::default();
     while !p.at_eof() {
         let start = p.pos;
-        let r = if p.is_kw("score") { p.score().map(|s| file.scores.push(s)) } else { p.segment().map(|s| file.segments.push(s)) };
+        let r = if p.is_kw("score") {
+            p.score().map(|s| file.scores.push(s))
+        } else {
+            p.segment().map(|s| file.segments.push(s))
+        };
         match r {
             Ok(()) => {}
             Err(d) => {
@@ -133,7 +137,10 @@ impl Parser {
         if !self.is_kw("segment") {
             return Err(err(
                 kw.span,
-                format!("expected a `segment \"Name\" {{ ... }}` or `score \"name\" {{ ... }}` block, found {}", describe(&kw.tok)),
+                format!(
+                    "expected a `segment \"Name\" {{ ... }}` or `score \"name\" {{ ... }}` block, found {}",
+                    describe(&kw.tok)
+                ),
                 None,
             ));
         }
@@ -277,7 +284,9 @@ impl Parser {
                     return Err(err(
                         t.span,
                         format!("unexpected {} in score \"{}\"", describe(other), score.name),
-                        Some("a score holds description:, component \"name\" [of EXPR] [sum] { ... } and tiers { ... }"),
+                        Some(
+                            "a score holds description:, component \"name\" [of EXPR] [sum] { ... } and tiers { ... }",
+                        ),
                     ))
                 }
             }
@@ -330,7 +339,11 @@ impl Parser {
                     other => return Err(err(v.span, format!("expected points, found {}", describe(&other)), None)),
                 },
                 (other, true) => {
-                    return Err(err(v.span, format!("expected the tier's label in double quotes, found {}", describe(&other)), None))
+                    return Err(err(
+                        v.span,
+                        format!("expected the tier's label in double quotes, found {}", describe(&other)),
+                        None,
+                    ))
                 }
                 (other, false) => {
                     return Err(err(v.span, format!("expected a number of points, found {}", describe(&other)), None))

@@ -166,11 +166,19 @@ fn table(rows: &[crate::ast::Row], has_input: bool, labels: bool, names: &Names,
         }
         if let RowValue::Points(p) = row.value {
             if !p.is_finite() {
-                r.diagnostics.push(Diagnostic { span: row.span, message: "points must be a finite number".into(), hint: None });
+                r.diagnostics.push(Diagnostic {
+                    span: row.span,
+                    message: "points must be a finite number".into(),
+                    hint: None,
+                });
             }
         }
         if labels && matches!(row.value, RowValue::Points(_)) {
-            r.diagnostics.push(Diagnostic { span: row.span, message: "a tier needs a label in double quotes".into(), hint: None });
+            r.diagnostics.push(Diagnostic {
+                span: row.span,
+                message: "a tier needs a label in double quotes".into(),
+                hint: None,
+            });
         }
     }
 }

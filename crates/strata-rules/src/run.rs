@@ -125,11 +125,8 @@ pub fn run(program: &Program, table: &mut Table) -> Outcome {
     let mut scores = Vec::with_capacity(program.scores.len());
     for sc in &program.scores {
         let t: &Table = table;
-        let points: Vec<Vec<f64>> = sc
-            .components
-            .iter()
-            .map(|c| (0..n).into_par_iter().map(|r| c.points(t, r)).collect())
-            .collect();
+        let points: Vec<Vec<f64>> =
+            sc.components.iter().map(|c| (0..n).into_par_iter().map(|r| c.points(t, r)).collect()).collect();
         let total: Vec<f64> = (0..n).map(|r| points.iter().map(|p| p[r]).sum()).collect();
         let tier: Vec<Option<usize>> = (0..n).into_par_iter().map(|r| sc.tier(total[r], t, r)).collect();
         if let Some(slot) = program.slot_of(&Operand::Score(sc.name.clone())) {

@@ -6,11 +6,11 @@ use strata_rules::{compile, eval, parse, AggRequest, Columns, Names, Operand, Pr
 
 struct Table {
     program: Program,
-    rows: Vec<Vec<(Operand, Value)>>,
+    rows: Vec<Vec<(Operand, Value<'static>)>>,
 }
 
 impl Columns for Table {
-    fn get(&self, slot: usize, row: usize) -> Value {
+    fn get(&self, slot: usize, row: usize) -> Value<'_> {
         let op = &self.program.operands[slot];
         self.rows[row].iter().find(|(o, _)| o == op).map_or(Value::Null, |(_, v)| v.clone())
     }
@@ -50,19 +50,20 @@ fn seed_6_1_rules_on_hand_computed_users() {
     let locked = Operand::Agg(AggRequest::EventCount("locked_feature_click".into(), 14));
     let signup = Operand::User("days_since_signup".into());
     let n = |v: f64| Value::Num(v);
-    let user = |s: f64, f: f64, days: Value, w: f64, eng: Value, usage: Value, p: f64, l: f64| {
-        vec![
-            (s7.clone(), n(s)),
-            (f30.clone(), n(f)),
-            (signup.clone(), days),
-            (w28.clone(), n(w)),
-            (Operand::TotalFeatures, n(10.0)),
-            (Operand::Score("engagement".into()), eng),
-            (Operand::UsagePct, usage),
-            (pricing.clone(), n(p)),
-            (locked.clone(), n(l)),
-        ]
-    };
+    let user =
+        |s: f64, f: f64, days: Value<'static>, w: f64, eng: Value<'static>, usage: Value<'static>, p: f64, l: f64| {
+            vec![
+                (s7.clone(), n(s)),
+                (f30.clone(), n(f)),
+                (signup.clone(), days),
+                (w28.clone(), n(w)),
+                (Operand::TotalFeatures, n(10.0)),
+                (Operand::Score("engagement".into()), eng),
+                (Operand::UsagePct, usage),
+                (pricing.clone(), n(p)),
+                (locked.clone(), n(l)),
+            ]
+        };
     let rows = vec![
         // Power: exactly 5 sessions, exactly 70% of 10 features, exactly 30 days.
         user(5.0, 7.0, n(30.0), 5.0, n(10.0), Value::Null, 0.0, 0.0),
@@ -122,8 +123,8 @@ segment "strings order" { conditions { user.plan < "g" } }
     let s7 = Operand::Feature("sessions_7d".into());
     let rows = vec![
         vec![(plan.clone(), Value::Null), (s7.clone(), Value::Num(1.0))],
-        vec![(plan.clone(), Value::Str("free".into())), (s7.clone(), Value::Num(2.0))],
-        vec![(plan.clone(), Value::Str("pro".into())), (s7.clone(), Value::Num(0.0))],
+        vec![(plan.clone(), Value::Str("free")), (s7.clone(), Value::Num(2.0))],
+        vec![(plan.clone(), Value::Str("pro")), (s7.clone(), Value::Num(0.0))],
     ];
     let t = Table { program: p, rows };
     let got = matches(&t);
