@@ -68,7 +68,7 @@ fn errors_name_line_column_and_show_a_caret() {
     let (_, diags) = parse(src);
     assert_eq!(diags.len(), 1, "{diags:?}");
     let text = diags[0].render("rules.txt", src);
-    assert_eq!(text, "rules.txt:4:3: expected a value, a name or '(', found '}'\n  |\n  |   }\n  |   ^");
+    assert_eq!(text, "error: expected a value, a name or '(', found '}'\n  --> rules.txt:4:3\n  |\n4 |   }\n  |   ^");
 }
 
 #[test]
@@ -118,8 +118,17 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     assert!(!diags.is_empty());
 }
 
-const TOKENS: [&str; 24] = [
+const TOKENS: [&str; 33] = [
     "segment",
+    "score",
+    "component",
+    "of",
+    "sum",
+    "when",
+    "else",
+    "null:",
+    "tiers",
+    "description:",
     "\"S\"",
     "{",
     "}",
@@ -164,7 +173,12 @@ proptest! {
             prop_assert!(d.span.start <= d.span.end && d.span.end <= src.len());
             let _ = d.render("x", &src);
         }
-        let _ = file;
+        // Whatever parsed must resolve, compile and run without panicking.
+        if let Ok(p) = strata_rules::compile(&file, &names()) {
+            let mut t = strata_rules::Table { rows: 2, cols: vec![strata_rules::Column::Null; p.operands.len()] };
+            let out = strata_rules::run(&p, &mut t);
+            prop_assert_eq!(out.members.len(), p.segments.len());
+        }
     }
 }
 
@@ -211,7 +225,7 @@ segment "B" { refresh: daily }
     let rendered: Vec<String> = r.diagnostics.iter().map(|d| d.render("r.rules", src)).collect();
     let all = rendered.join("\n");
     for needle in [
-        "r.rules:3:5: unknown feature 'sesions_7d'\n  |\n  |     sesions_7d >= 1 AND scores.engagment > 3 AND events.session_count(last_0_days) > 1\n  |     ^^^^^^^^^^\n  = hint: did you mean 'sessions_7d'?",
+        "error: unknown feature 'sesions_7d'\n  --> r.rules:3:5\n  |\n3 |     sesions_7d >= 1 AND scores.engagment > 3 AND events.session_count(last_0_days) > 1\n  |     ^^^^^^^^^^\n  |\n  = hint: did you mean 'sessions_7d'?",
         "unknown score 'engagment'",
         "did you mean 'engagement'?",
         "'last_0_days' is a window of 0 days",
@@ -234,4 +248,87 @@ fn did_you_mean_only_suggests_near_names() {
     assert_eq!(strata_rules::did_you_mean("sesions_7d", &c), Some("sessions_7d"));
     assert_eq!(strata_rules::did_you_mean("tenure", &c), None);
     assert_eq!(strata_rules::did_you_mean("zzz", &c), None);
+}
+
+#[test]
+fn score_blocks_parse_and_their_errors_are_reported_together() {
+    let src = r#"score "fit" {
+  description: "toy"
+  component "size" of user.seats { >= 10: 50  null: 5  else: 0 }
+  component "signals" sum { when sessions_7d >= 1: 25  when sessions_7d >= 5: 25 }
+  tiers { >= 50: "good" else: "poor" }
+}
+segment "Fit" { conditions { scores.fit >= 50 } action: "call" }
+"#;
+    let (file, d) = parse(src);
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(file.scores.len(), 1);
+    let sc = &file.scores[0];
+    assert_eq!((sc.components.len(), sc.components[1].sum, sc.tiers.len()), (2, true, 2));
+    let p = strata_rules::compile(&file, &names()).unwrap();
+    assert_eq!(p.scores[0].max_points(), 100.0);
+
+    let bad = r#"score "fit" {
+  component "a" { >= 10: 50 }
+  component "b" of sessions_7d { else: 0  >= 1: 5 }
+  component "b" of sesions_7d { >= 1: 2 }
+}
+score "fit" { component "c" of scores.later { >= 1: 1 } }
+score "later" { component "d" { when sessions_7d > 0: 1 } }
+"#;
+    let (file, mut d) = parse(bad);
+    let r = strata_rules::resolve(&file, &names());
+    d.extend(r.diagnostics);
+    d.sort_by_key(|x| x.span.start);
+    let text: Vec<String> = d.iter().map(|x| x.render("bad.rules", bad)).collect();
+    assert_eq!(
+        text.join("\n\n"),
+        r#"error: this row compares, but the component has no input
+  --> bad.rules:2:19
+  |
+2 |   component "a" { >= 10: 50 }
+  |                   ^^^^^^^^^
+  |
+  = hint: write component "name" of EXPR { ... }, or use `when COND: points`
+
+error: this row comes after `else` and can never apply
+  --> bad.rules:3:43
+  |
+3 |   component "b" of sessions_7d { else: 0  >= 1: 5 }
+  |                                           ^^^^^^^
+  |
+  = hint: put `else` last
+
+error: component "b" appears twice in score "fit"
+  --> bad.rules:4:13
+  |
+4 |   component "b" of sesions_7d { >= 1: 2 }
+  |             ^^^
+
+error: unknown feature 'sesions_7d'
+  --> bad.rules:4:20
+  |
+4 |   component "b" of sesions_7d { >= 1: 2 }
+  |                    ^^^^^^^^^^
+  |
+  = hint: did you mean 'sessions_7d'?
+
+error: score "fit" is defined twice
+  --> bad.rules:6:7
+  |
+6 | score "fit" { component "c" of scores.later { >= 1: 1 } }
+  |       ^^^^^
+  |
+  = hint: rename or remove one
+
+error: unknown score 'later'
+  --> bad.rules:6:32
+  |
+6 | score "fit" { component "c" of scores.later { >= 1: 1 } }
+  |                                ^^^^^^^^^^^^"#
+    );
+    // A row whose value is not a number is a parse error naming what it found.
+    let (_, d) = parse("score \"s\" { component \"c\" of sessions_7d { >= 1: \"x\" } }");
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].message, "expected a number of points, found the string \"x\"");
 }
