@@ -715,3 +715,100 @@ segment \"Expansion Ready\": no
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("user 'nobody' has no row"), "{}", stderr(&o));
 }
+
+#[test]
+fn default_rules_init_and_segment_from_a_feature_table_match_the_events_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rules = d.join("strata.rules");
+    let o = strata(&["rules", "init", "--out", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), include_str!("../crates/strata-rules/rules/default.rules"));
+    let o = strata(&["rules", "init", "--out", rules.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "never overwrites");
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    let data = d.join("data");
+    let o = strata(&["-q", "generate", "--users", "600", "--days", "60", "--seed", "9", "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (ev, users) = (data.join("events.parquet"), data.join("users.parquet"));
+    let (ev, users) = (ev.to_str().unwrap(), users.to_str().unwrap());
+    // The default rules (no --rules) straight from the events.
+    let from_events = d.join("a.parquet");
+    let o = strata(&["segment", "--events", ev, "--users", users, "--out", from_events.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rules: <default rules> (8 scores, 37 segments)"), "{}", stderr(&o));
+    // The same from a feature table that carries the rules' aggregates.
+    let feats = d.join("f.parquet");
+    let o = strata(&[
+        "-q",
+        "features",
+        "--events",
+        ev,
+        "--users",
+        users,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        feats.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let fb = read_batches(&feats);
+    assert!(fb[0].schema().index_of("events.project_created(all_time)").is_ok());
+    let from_table = d.join("b.parquet");
+    let o = strata(&[
+        "-q",
+        "segment",
+        "--features",
+        feats.to_str().unwrap(),
+        "--users",
+        users,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--out",
+        from_table.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (a, b) = (read_batches(&from_events), read_batches(&from_table));
+    assert_eq!(a[0].schema(), b[0].schema());
+    assert_eq!(a, b, "same segments and scores from the events and from the feature table");
+    let schema = a[0].schema();
+    for col in [
+        "behavioral",
+        "lifecycle",
+        "intent",
+        "plan",
+        "dormant",
+        "rfm",
+        "sales_tier",
+        "power_cohort",
+        "champions",
+        "at_risk_composite",
+        "expansion_ready",
+        "engagement_score",
+        "churn_risk_tier",
+        "expansion_readiness_team_growth_signals_points",
+        "rfm_monetary_score",
+    ] {
+        assert!(schema.index_of(col).is_ok(), "{col} missing");
+    }
+    // Every engagement total is the sum of its four component columns.
+    let col = |name: &str| {
+        a[0].column_by_name(name).unwrap().as_any().downcast_ref::<Float64Array>().unwrap().values().to_vec()
+    };
+    let total = col("engagement_score");
+    let parts: Vec<Vec<f64>> = ["usage_frequency", "feature_breadth", "engagement_depth", "recency"]
+        .iter()
+        .map(|c| col(&format!("engagement_{c}_points")))
+        .collect();
+    for (i, t) in total.iter().enumerate() {
+        assert_eq!(*t, parts.iter().map(|p| p[i]).sum::<f64>());
+    }
+    // A feature table without the rules' aggregates: a clear error naming one.
+    let plain = d.join("plain.parquet");
+    let o = strata(&["-q", "features", "--events", ev, "--out", plain.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = d.join("c.parquet");
+    let o = strata(&["segment", "--features", plain.to_str().unwrap(), "--users", users, "--out", out.to_str().unwrap()]);
+    bad_input(&o, &["events.", "does not hold", "--events"], &out);
+}
