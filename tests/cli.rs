@@ -729,7 +729,8 @@ fn default_rules_init_and_segment_from_a_feature_table_match_the_events_run() {
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
 
     let data = d.join("data");
-    let o = strata(&["-q", "generate", "--users", "600", "--days", "60", "--seed", "9", "--out", data.to_str().unwrap()]);
+    let o =
+        strata(&["-q", "generate", "--users", "600", "--days", "60", "--seed", "9", "--out", data.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let (ev, users) = (data.join("events.parquet"), data.join("users.parquet"));
     let (ev, users) = (ev.to_str().unwrap(), users.to_str().unwrap());
@@ -809,6 +810,7 @@ fn default_rules_init_and_segment_from_a_feature_table_match_the_events_run() {
     let o = strata(&["-q", "features", "--events", ev, "--out", plain.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = d.join("c.parquet");
-    let o = strata(&["segment", "--features", plain.to_str().unwrap(), "--users", users, "--out", out.to_str().unwrap()]);
+    let o =
+        strata(&["segment", "--features", plain.to_str().unwrap(), "--users", users, "--out", out.to_str().unwrap()]);
     bad_input(&o, &["events.", "does not hold", "--events"], &out);
 }

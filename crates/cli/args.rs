@@ -53,7 +53,7 @@ pub enum RulesCommand {
         #[arg(long)]
         user: String,
         #[command(flatten)]
-        seg: SegmentSource,
+        seg: Box<SegmentSource>,
     },
 }
 

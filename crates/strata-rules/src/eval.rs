@@ -67,6 +67,9 @@ pub enum CExpr {
     Str(String),
     /// An operand slot.
     Slot(usize),
+    /// `slot op number`, the commonest leaf, folded when compiling so evaluation
+    /// compares two floats without building values (same semantics as `Bin`).
+    CmpConst(BinOp, usize, f64),
     /// `NOT e`
     Not(Box<CExpr>),
     /// `-e`
@@ -84,7 +87,7 @@ impl CExpr {
     pub fn guards(&self, slot: usize) -> bool {
         match self {
             CExpr::IsNull(x, _) => matches!(**x, CExpr::Slot(i) if i == slot) || x.guards(slot),
-            CExpr::Num(_) | CExpr::Str(_) | CExpr::Slot(_) => false,
+            CExpr::Num(_) | CExpr::Str(_) | CExpr::Slot(_) | CExpr::CmpConst(..) => false,
             CExpr::Not(x) | CExpr::Neg(x) => x.guards(slot),
             CExpr::Bin(_, l, r) => l.guards(slot) || r.guards(slot),
             CExpr::In(x, items, _) => x.guards(slot) || items.iter().any(|i| i.guards(slot)),
@@ -95,7 +98,7 @@ impl CExpr {
     pub fn uses(&self, slot: usize) -> bool {
         match self {
             CExpr::Num(_) | CExpr::Str(_) => false,
-            CExpr::Slot(i) => *i == slot,
+            CExpr::Slot(i) | CExpr::CmpConst(_, i, _) => *i == slot,
             CExpr::Not(x) | CExpr::Neg(x) | CExpr::IsNull(x, _) => x.uses(slot),
             CExpr::Bin(_, l, r) => l.uses(slot) || r.uses(slot),
             CExpr::In(x, items, _) => x.uses(slot) || items.iter().any(|i| i.uses(slot)),
@@ -171,7 +174,7 @@ pub struct CComponent {
 
 impl CComponent {
     /// The component's points for user `row`.
-    pub fn points(&self, cols: &dyn Columns, row: usize) -> f64 {
+    pub fn points<C: Columns + ?Sized>(&self, cols: &C, row: usize) -> f64 {
         let input = self.input.as_ref().map_or(Value::Null, |e| eval(e, cols, row));
         let mut total = 0.0;
         let mut matched = false;
@@ -204,6 +207,19 @@ impl CComponent {
     }
 }
 
+/// `x op y` for two numbers.
+#[inline]
+fn cmp_num(op: BinOp, x: f64, y: f64) -> bool {
+    match op {
+        BinOp::Ge => x >= y,
+        BinOp::Le => x <= y,
+        BinOp::Gt => x > y,
+        BinOp::Lt => x < y,
+        BinOp::Eq => x == y,
+        _ => x != y,
+    }
+}
+
 fn test(t: &CTest) -> Option<&CExpr> {
     match t {
         CTest::Cmp(_, e) | CTest::When(e) => Some(e),
@@ -211,8 +227,13 @@ fn test(t: &CTest) -> Option<&CExpr> {
     }
 }
 
-fn row_applies(test: &CTest, input: Value<'_>, matched: bool, cols: &dyn Columns, row: usize) -> bool {
+fn row_applies<C: Columns + ?Sized>(test: &CTest, input: Value<'_>, matched: bool, cols: &C, row: usize) -> bool {
     match test {
+        CTest::Cmp(op, CExpr::Num(c)) if !c.is_nan() => match input {
+            Value::Num(x) => cmp_num(*op, x, *c),
+            Value::Null => false,
+            _ => matches!(op, BinOp::Ne),
+        },
         CTest::Cmp(op, bound) => compare_or_compute(*op, input, eval(bound, cols, row)) == Value::Bool(true),
         CTest::When(c) => eval(c, cols, row) == Value::Bool(true),
         CTest::Null => input == Value::Null,
@@ -246,7 +267,7 @@ impl CompiledScore {
     }
 
     /// The tier of a total, if any row applies.
-    pub fn tier(&self, total: f64, cols: &dyn Columns, row: usize) -> Option<usize> {
+    pub fn tier<C: Columns + ?Sized>(&self, total: f64, cols: &C, row: usize) -> Option<usize> {
         for (i, r) in self.tiers.iter().enumerate() {
             if row_applies(&r.test, Value::Num(total), false, cols, row) {
                 return Some(i);
@@ -363,7 +384,17 @@ pub(crate) fn lower(e: &Expr, ops: &mut Vec<Operand>) -> CExpr {
         },
         Expr::Not(x, _) => CExpr::Not(Box::new(lower(x, ops))),
         Expr::Neg(x, _) => CExpr::Neg(Box::new(lower(x, ops))),
-        Expr::Bin(op, l, r, _) => CExpr::Bin(*op, Box::new(lower(l, ops)), Box::new(lower(r, ops))),
+        Expr::Bin(op, l, r, _) => {
+            let (l, r) = (lower(l, ops), lower(r, ops));
+            match (op, &l, &r) {
+                (
+                    BinOp::Ge | BinOp::Le | BinOp::Gt | BinOp::Lt | BinOp::Eq | BinOp::Ne,
+                    CExpr::Slot(i),
+                    CExpr::Num(c),
+                ) if !c.is_nan() => CExpr::CmpConst(*op, *i, *c),
+                _ => CExpr::Bin(*op, Box::new(l), Box::new(r)),
+            }
+        }
         Expr::IsNull(x, neg, _) => CExpr::IsNull(Box::new(lower(x, ops)), *neg),
         Expr::In(x, items, neg, _) => {
             CExpr::In(Box::new(lower(x, ops)), items.iter().map(|i| lower(i, ops)).collect(), *neg)
@@ -372,12 +403,18 @@ pub(crate) fn lower(e: &Expr, ops: &mut Vec<Operand>) -> CExpr {
 }
 
 /// Evaluates `e` for user `row`.
-pub fn eval<'a>(e: &'a CExpr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
+pub fn eval<'a, C: Columns + ?Sized>(e: &'a CExpr, cols: &'a C, row: usize) -> Value<'a> {
     match e {
         CExpr::Num(v) if v.is_nan() => Value::Null,
         CExpr::Num(v) => Value::Num(*v),
         CExpr::Str(s) => Value::Str(s),
         CExpr::Slot(i) => cols.get(*i, row),
+        CExpr::CmpConst(op, i, c) => match cols.get(*i, row) {
+            Value::Num(x) => Value::Bool(cmp_num(*op, x, *c)),
+            Value::Null => Value::Null,
+            // A number against a string or truth value: unequal, and unordered (false).
+            _ => Value::Bool(matches!(op, BinOp::Ne)),
+        },
         CExpr::Not(x) => Value::from_truth(eval(x, cols, row).truth().map(|b| !b)),
         CExpr::Neg(x) => match eval(x, cols, row) {
             Value::Num(v) => Value::Num(-v),
@@ -395,7 +432,11 @@ pub fn eval<'a>(e: &'a CExpr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
         CExpr::Bin(op, l, r) => {
             match op {
                 BinOp::And => {
-                    let (a, b) = (eval(l, cols, row).truth(), eval(r, cols, row).truth());
+                    let a = eval(l, cols, row).truth();
+                    if a == Some(false) {
+                        return Value::Bool(false);
+                    }
+                    let b = eval(r, cols, row).truth();
                     return Value::from_truth(match (a, b) {
                         (Some(false), _) | (_, Some(false)) => Some(false),
                         (Some(true), Some(true)) => Some(true),
@@ -403,7 +444,11 @@ pub fn eval<'a>(e: &'a CExpr, cols: &'a dyn Columns, row: usize) -> Value<'a> {
                     });
                 }
                 BinOp::Or => {
-                    let (a, b) = (eval(l, cols, row).truth(), eval(r, cols, row).truth());
+                    let a = eval(l, cols, row).truth();
+                    if a == Some(true) {
+                        return Value::Bool(true);
+                    }
+                    let b = eval(r, cols, row).truth();
                     return Value::from_truth(match (a, b) {
                         (Some(true), _) | (_, Some(true)) => Some(true),
                         (Some(false), Some(false)) => Some(false),

@@ -50,6 +50,7 @@ impl Column {
         Column::Num(values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
     }
 
+    #[inline]
     fn get(&self, row: usize) -> Value<'_> {
         match self {
             Column::Num(v) => match v.get(row) {
@@ -76,6 +77,7 @@ pub struct Table {
 }
 
 impl Columns for Table {
+    #[inline]
     fn get(&self, slot: usize, row: usize) -> Value<'_> {
         self.cols.get(slot).map_or(Value::Null, |c| c.get(row))
     }

@@ -12,7 +12,7 @@ struct Table {
 impl Columns for Table {
     fn get(&self, slot: usize, row: usize) -> Value<'_> {
         let op = &self.program.operands[slot];
-        self.rows[row].iter().find(|(o, _)| o == op).map_or(Value::Null, |(_, v)| v.clone())
+        self.rows[row].iter().find(|(o, _)| o == op).map_or(Value::Null, |(_, v)| *v)
     }
 }
 
