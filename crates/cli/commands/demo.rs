@@ -14,6 +14,12 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
         eprintln!("sample: {} users, {} events in {}", s.users, s.events, data.display());
     }
     let features = a.out.join("features.parquet");
+    // The default rules, written out to edit; the features carry their aggregates.
+    let rules = a.out.join("strata.rules");
+    strata_io::write_atomic(&rules, |f| {
+        use std::io::Write;
+        f.write_all(strata_rules::DEFAULT_RULES.as_bytes()).map_err(|e| e.to_string())
+    })?;
     let path = |f: &str| data.join(f).to_string_lossy().into_owned();
     let out = super::features::run(
         FeaturesArgs {
@@ -26,17 +32,41 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
                 col_timestamp: None,
                 col_event: None,
             },
-            rules: None,
+            rules: Some(rules.clone()),
             out: features.clone(),
         },
         quiet,
     )?;
+    // The default rules on the feature table just written: segments and scores.
+    let segments = a.out.join("segments.parquet");
+    super::segment::run(
+        crate::args::SegmentArgs {
+            seg: crate::args::SegmentSource {
+                input: InputArgs {
+                    events: None,
+                    users: Some(path("users.parquet")),
+                    as_of: None,
+                    config: None,
+                    col_user_id: None,
+                    col_timestamp: None,
+                    col_event: None,
+                },
+                features: Some(features.clone()),
+                rules: Some(rules.clone()),
+            },
+            out: segments.clone(),
+        },
+        quiet,
+    )
+    .map(|_| ())?;
     if !quiet {
         eprintln!(
-            "demo done in {:.1} s: features for {} users in {}",
+            "demo done in {:.1} s: features for {} users in {}, segments and scores in {} (rules: {})",
             started.elapsed().as_secs_f64(),
             out.table.len(),
-            features.display()
+            features.display(),
+            segments.display(),
+            rules.display()
         );
     }
     Ok(())
