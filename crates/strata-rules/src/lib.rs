@@ -23,6 +23,7 @@
 //! and the remaining commands are still to come (see issue #3).
 
 pub mod ast;
+mod block;
 pub mod eval;
 pub mod explain;
 pub mod health;
@@ -36,7 +37,7 @@ pub use eval::{compile, eval, Columns, CompiledScore, Operand, Program, Value};
 pub use lexer::{lex, Tok, Token};
 pub use parser::parse;
 pub use resolve::{did_you_mean, resolve, AggRequest, Names, Resolved};
-pub use run::{run, Column, Outcome, Table};
+pub use run::{run, run_scalar, Column, Outcome, Table};
 
 /// A byte range in the rule file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

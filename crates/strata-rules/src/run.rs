@@ -120,9 +120,119 @@ pub struct Outcome {
     pub families: Vec<FamilyResult>,
 }
 
-/// Runs every score and segment of `program` over `table`. Score totals are written
-/// into the table's `scores.<name>` slots as they are computed.
+/// Runs every score and segment of `program` over `table`, block by block
+/// (`crate::block`): one parallel pass over blocks of users per score, then one for all
+/// segments. Score totals are written into the table's `scores.<name>` slots as they
+/// are computed. Gives exactly what [`run_scalar`] gives.
 pub fn run(program: &Program, table: &mut Table) -> Outcome {
+    use crate::block::{points_block, tier_block, truth_block, BLOCK};
+    let n = table.rows;
+    let blocks = n.div_ceil(BLOCK);
+    let range = |b: usize| b * BLOCK..((b + 1) * BLOCK).min(n);
+    let mut scores = Vec::with_capacity(program.scores.len());
+    for sc in &program.scores {
+        let t: &Table = table;
+        type ScoreBlock = (Vec<Vec<f64>>, Vec<f64>, Vec<Option<usize>>);
+        let parts: Vec<ScoreBlock> = (0..blocks)
+            .into_par_iter()
+            .map(|b| {
+                let rows = range(b);
+                let pts: Vec<Vec<f64>> = sc
+                    .components
+                    .iter()
+                    .map(|c| {
+                        let mut v = Vec::with_capacity(rows.len());
+                        points_block(c, t, rows.clone(), &mut v);
+                        v
+                    })
+                    .collect();
+                let total: Vec<f64> = (0..rows.len()).map(|i| pts.iter().map(|p| p[i]).sum()).collect();
+                let mut tier = Vec::with_capacity(rows.len());
+                tier_block(&sc.tiers, &total, t, rows, &mut tier);
+                (pts, total, tier)
+            })
+            .collect();
+        let mut points: Vec<Vec<f64>> = vec![Vec::with_capacity(n); sc.components.len()];
+        let (mut total, mut tier) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        for (p, tt, ti) in parts {
+            for (dst, src) in points.iter_mut().zip(p) {
+                dst.extend(src);
+            }
+            total.extend(tt);
+            tier.extend(ti);
+        }
+        if let Some(slot) = program.slot_of(&Operand::Score(sc.name.clone())) {
+            if let Some(c) = table.cols.get_mut(slot) {
+                *c = Column::Num(total.clone());
+            }
+        }
+        scores.push(ScoreResult { name: sc.name.clone(), points, total, tier });
+    }
+    // Families in order of first appearance, and each segment's family index.
+    let mut families: Vec<FamilyResult> = Vec::new();
+    let mut family_of = Vec::with_capacity(program.segments.len());
+    for (i, s) in program.segments.iter().enumerate() {
+        family_of.push(s.family.as_ref().map(|f| match families.iter().position(|x| &x.name == f) {
+            Some(fi) => {
+                families[fi].segments.push(i);
+                fi
+            }
+            None => {
+                families.push(FamilyResult { name: f.clone(), segments: vec![i], assigned: Vec::with_capacity(n) });
+                families.len() - 1
+            }
+        }));
+    }
+    let t: &Table = table;
+    let nf = families.len();
+    type SegBlock = (Vec<Vec<bool>>, Vec<Vec<Option<usize>>>);
+    let parts: Vec<SegBlock> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            let rows = range(b);
+            let len = rows.len();
+            let mut assigned: Vec<Vec<Option<usize>>> = vec![vec![None; len]; nf];
+            let mut buf = Vec::with_capacity(len);
+            let members = program
+                .segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    truth_block(&s.cond, t, rows.clone(), &mut buf);
+                    match family_of[i] {
+                        None => buf.iter().map(|v| *v == 1).collect(),
+                        Some(fi) => buf
+                            .iter()
+                            .zip(assigned[fi].iter_mut())
+                            .map(|(v, a)| {
+                                let hit = *v == 1 && a.is_none();
+                                if hit {
+                                    *a = Some(i);
+                                }
+                                hit
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            (members, assigned)
+        })
+        .collect();
+    let mut members: Vec<Vec<bool>> = vec![Vec::with_capacity(n); program.segments.len()];
+    for (m, a) in parts {
+        for (dst, src) in members.iter_mut().zip(m) {
+            dst.extend(src);
+        }
+        for (fam, src) in families.iter_mut().zip(a) {
+            fam.assigned.extend(src);
+        }
+    }
+    Outcome { users: n, scores, members, families }
+}
+
+/// The reference evaluator: one tree walk per user and value, in the simplest form.
+/// [`run`] must give exactly its results (tested on random programs and tables).
+pub fn run_scalar(program: &Program, table: &mut Table) -> Outcome {
     let n = table.rows;
     let mut scores = Vec::with_capacity(program.scores.len());
     for sc in &program.scores {

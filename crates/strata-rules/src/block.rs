@@ -1,0 +1,290 @@
+//! Vectorised evaluation: each expression node over a block of users at once, into a
+//! buffer, so the inner loops are branch-free passes over column slices instead of one
+//! tree walk per user. Numbers use NaN for null; truth values are 0 (false), 1 (true)
+//! and 2 (unknown). Whatever has no block form here (strings, mixed types) falls back to
+//! the scalar [`eval`] row by row, so the results are the scalar evaluator's exactly
+//! (a property test compares the two on random programs and tables).
+//!
+//! Measured on the default rules over 1,000,000 users on 2 cores (`cargo bench --bench
+//! rules`): the scalar tree walk took 1.09 s, mostly in mispredicted branches on
+//! bucket edges; see docs/performance.md for this evaluator's figure.
+
+use crate::ast::BinOp;
+use crate::eval::{eval, CComponent, CExpr, CRow, CTest, Value};
+use crate::run::{Column, Table};
+use std::ops::Range;
+
+/// Users per block.
+pub(crate) const BLOCK: usize = 1024;
+
+const F: u8 = 0;
+const T: u8 = 1;
+const U: u8 = 2;
+
+/// Whether `e` is a number (or null) for every user of `t`, so it has a block form.
+pub(crate) fn is_num(e: &CExpr, t: &Table) -> bool {
+    match e {
+        CExpr::Num(_) => true,
+        CExpr::Slot(i) => matches!(t.cols.get(*i), Some(Column::Num(_) | Column::Const(_) | Column::Null)),
+        CExpr::Neg(x) => is_num(x, t),
+        CExpr::Bin(BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div, l, r) => is_num(l, t) && is_num(r, t),
+        _ => false,
+    }
+}
+
+fn fill<T: Copy>(out: &mut Vec<T>, len: usize, v: T) {
+    out.clear();
+    out.resize(len, v);
+}
+
+/// Numbers of `e` (which must satisfy [`is_num`]) for `rows`; NaN is null.
+pub(crate) fn num_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Vec<f64>) {
+    let len = rows.len();
+    match e {
+        CExpr::Num(c) => fill(out, len, *c),
+        CExpr::Slot(i) => match t.cols.get(*i) {
+            Some(Column::Num(v)) => {
+                out.clear();
+                out.extend_from_slice(&v[rows]);
+            }
+            Some(Column::Const(c)) => fill(out, len, *c),
+            _ => fill(out, len, f64::NAN),
+        },
+        CExpr::Neg(x) => {
+            num_block(x, t, rows, out);
+            out.iter_mut().for_each(|v| *v = -*v);
+        }
+        CExpr::Bin(op, l, r) => {
+            num_block(l, t, rows.clone(), out);
+            let mut rhs = Vec::with_capacity(len);
+            num_block(r, t, rows, &mut rhs);
+            // Non-finite results (a division by zero, an overflow) are null, as in eval.
+            let f = |v: f64| if v.is_finite() { v } else { f64::NAN };
+            match op {
+                BinOp::Add => out.iter_mut().zip(&rhs).for_each(|(a, b)| *a = f(*a + b)),
+                BinOp::Sub => out.iter_mut().zip(&rhs).for_each(|(a, b)| *a = f(*a - b)),
+                BinOp::Mul => out.iter_mut().zip(&rhs).for_each(|(a, b)| *a = f(*a * b)),
+                _ => out.iter_mut().zip(&rhs).for_each(|(a, b)| *a = f(*a / b)),
+            }
+        }
+        // Not reached for expressions that pass is_num; kept total for safety.
+        other => {
+            out.clear();
+            out.extend(rows.map(|r| match eval(other, t, r) {
+                Value::Num(x) => x,
+                _ => f64::NAN,
+            }));
+        }
+    }
+}
+
+#[inline]
+fn cmp3(op: BinOp, x: f64, y: f64) -> u8 {
+    if x.is_nan() || y.is_nan() {
+        return U;
+    }
+    let b = match op {
+        BinOp::Ge => x >= y,
+        BinOp::Le => x <= y,
+        BinOp::Gt => x > y,
+        BinOp::Lt => x < y,
+        BinOp::Eq => x == y,
+        _ => x != y,
+    };
+    u8::from(b)
+}
+
+fn scalar_truth(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend(rows.map(|r| match eval(e, t, r) {
+        Value::Bool(true) => T,
+        Value::Bool(false) => F,
+        _ => U,
+    }));
+}
+
+/// Three-valued truth of `e` for `rows`.
+pub(crate) fn truth_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Vec<u8>) {
+    let len = rows.len();
+    match e {
+        CExpr::CmpConst(op, i, c) => match t.cols.get(*i) {
+            Some(Column::Num(v)) => {
+                out.clear();
+                out.extend(v[rows].iter().map(|x| cmp3(*op, *x, *c)));
+            }
+            Some(Column::Const(x)) => fill(out, len, cmp3(*op, *x, *c)),
+            Some(Column::Null) => fill(out, len, U),
+            _ => scalar_truth(e, t, rows, out),
+        },
+        CExpr::Bin(op @ (BinOp::And | BinOp::Or), l, r) => {
+            truth_block(l, t, rows.clone(), out);
+            let mut rhs = Vec::with_capacity(len);
+            truth_block(r, t, rows, &mut rhs);
+            // Indexed by a * 3 + b.
+            const AND: [u8; 9] = [F, F, F, F, T, U, F, U, U];
+            const OR: [u8; 9] = [F, T, U, T, T, T, U, T, U];
+            let table = if *op == BinOp::And { &AND } else { &OR };
+            out.iter_mut().zip(&rhs).for_each(|(a, b)| *a = table[(*a * 3 + b) as usize]);
+        }
+        CExpr::Not(x) => {
+            truth_block(x, t, rows, out);
+            const NOT: [u8; 3] = [T, F, U];
+            out.iter_mut().for_each(|a| *a = NOT[*a as usize]);
+        }
+        CExpr::Bin(op @ (BinOp::Ge | BinOp::Le | BinOp::Gt | BinOp::Lt | BinOp::Eq | BinOp::Ne), l, r)
+            if is_num(l, t) && is_num(r, t) =>
+        {
+            let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
+            num_block(l, t, rows.clone(), &mut a);
+            num_block(r, t, rows, &mut b);
+            out.clear();
+            out.extend(a.iter().zip(&b).map(|(x, y)| cmp3(*op, *x, *y)));
+        }
+        CExpr::IsNull(x, negated) if is_num(x, t) => {
+            let mut a = Vec::with_capacity(len);
+            num_block(x, t, rows, &mut a);
+            out.clear();
+            out.extend(a.iter().map(|v| u8::from(v.is_nan() != *negated)));
+        }
+        CExpr::In(x, items, negated) if is_num(x, t) && items.iter().all(|i| matches!(i, CExpr::Num(_))) => {
+            let consts: Vec<f64> = items
+                .iter()
+                .filter_map(|i| match i {
+                    CExpr::Num(c) if !c.is_nan() => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            let mut a = Vec::with_capacity(len);
+            num_block(x, t, rows, &mut a);
+            out.clear();
+            out.extend(
+                a.iter().map(|v| if v.is_nan() { U } else { u8::from(consts.iter().any(|c| c == v) != *negated) }),
+            );
+        }
+        _ => scalar_truth(e, t, rows, out),
+    }
+}
+
+/// Whether a bucket table has a block form: a numeric input (or none) and bounds that
+/// are numbers.
+fn table_is_block<V>(input: Option<&CExpr>, rows: &[CRow<V>], t: &Table) -> bool {
+    input.is_none_or(|e| is_num(e, t))
+        && rows.iter().all(|r| match &r.test {
+            CTest::Cmp(_, b) => input.is_some() && is_num(b, t),
+            CTest::Null => input.is_some(),
+            _ => true,
+        })
+}
+
+/// For each row test of a table in order, calls `hit(test, mask)` with the users the
+/// test applies to, given `matched` (users an earlier test applied to, which `else`
+/// reads); `first` stops a user at its first hit.
+fn table_block<V>(
+    input: Option<&[f64]>,
+    tests: &[CRow<V>],
+    t: &Table,
+    rows: Range<usize>,
+    first: bool,
+    mut hit: impl FnMut(usize, &[bool]),
+) {
+    let len = rows.len();
+    let mut matched = vec![false; len];
+    let mut mask = vec![false; len];
+    let mut buf_f = Vec::with_capacity(len);
+    let mut buf_t = Vec::with_capacity(len);
+    for (k, row) in tests.iter().enumerate() {
+        match &row.test {
+            CTest::Cmp(op, bound) => {
+                num_block(bound, t, rows.clone(), &mut buf_f);
+                let x = input.unwrap_or(&[]);
+                for i in 0..len {
+                    mask[i] = cmp3(*op, x.get(i).copied().unwrap_or(f64::NAN), buf_f[i]) == T;
+                }
+            }
+            CTest::When(c) => {
+                truth_block(c, t, rows.clone(), &mut buf_t);
+                for i in 0..len {
+                    mask[i] = buf_t[i] == T;
+                }
+            }
+            CTest::Null => {
+                let x = input.unwrap_or(&[]);
+                for i in 0..len {
+                    mask[i] = x.get(i).is_none_or(|v| v.is_nan());
+                }
+            }
+            CTest::Else => {
+                for i in 0..len {
+                    mask[i] = !matched[i];
+                }
+            }
+        }
+        if first {
+            for i in 0..len {
+                mask[i] &= !matched[i];
+            }
+        }
+        hit(k, &mask);
+        for i in 0..len {
+            matched[i] |= mask[i];
+        }
+    }
+}
+
+/// A component's points for `rows`.
+pub(crate) fn points_block(c: &CComponent, t: &Table, rows: Range<usize>, out: &mut Vec<f64>) {
+    if !table_is_block(c.input.as_ref(), &c.rows, t) {
+        out.clear();
+        out.extend(rows.map(|r| c.points(t, r)));
+        return;
+    }
+    let input = c.input.as_ref().map(|e| {
+        let mut v = Vec::with_capacity(rows.len());
+        num_block(e, t, rows.clone(), &mut v);
+        v
+    });
+    fill(out, rows.len(), 0.0);
+    let sum = c.sum;
+    table_block(input.as_deref(), &c.rows, t, rows, !sum, |k, mask| {
+        let p = c.rows[k].value;
+        for (o, m) in out.iter_mut().zip(mask) {
+            if *m {
+                *o += p;
+            }
+        }
+    });
+}
+
+/// The tier index of each total in `rows` (`totals` is aligned with `rows`).
+pub(crate) fn tier_block(
+    tiers: &[CRow<String>],
+    totals: &[f64],
+    t: &Table,
+    rows: Range<usize>,
+    out: &mut Vec<Option<usize>>,
+) {
+    let total_expr = CExpr::Num(0.0); // stands for the numeric input in the shape check
+    if !table_is_block(Some(&total_expr), tiers, t) {
+        out.clear();
+        out.extend(rows.zip(totals).map(|(r, v)| tier_scalar(tiers, *v, t, r)));
+        return;
+    }
+    fill(out, rows.len(), None);
+    table_block(Some(totals), tiers, t, rows, true, |k, mask| {
+        for (o, m) in out.iter_mut().zip(mask) {
+            if *m {
+                *o = Some(k);
+            }
+        }
+    });
+}
+
+fn tier_scalar(tiers: &[CRow<String>], total: f64, t: &Table, row: usize) -> Option<usize> {
+    let sc = crate::eval::CompiledScore {
+        name: String::new(),
+        description: None,
+        components: Vec::new(),
+        tiers: tiers.to_vec(),
+    };
+    sc.tier(total, t, row)
+}
