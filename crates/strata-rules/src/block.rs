@@ -192,41 +192,41 @@ fn table_block<V>(
     let mut mask = vec![false; len];
     let mut buf_f = Vec::with_capacity(len);
     let mut buf_t = Vec::with_capacity(len);
+    let nan = vec![f64::NAN; len];
+    let x = input.unwrap_or(&nan);
     for (k, row) in tests.iter().enumerate() {
         match &row.test {
             CTest::Cmp(op, bound) => {
                 num_block(bound, t, rows.clone(), &mut buf_f);
-                let x = input.unwrap_or(&[]);
-                for i in 0..len {
-                    mask[i] = cmp3(*op, x.get(i).copied().unwrap_or(f64::NAN), buf_f[i]) == T;
+                for ((m, a), b) in mask.iter_mut().zip(x).zip(&buf_f) {
+                    *m = cmp3(*op, *a, *b) == T;
                 }
             }
             CTest::When(c) => {
                 truth_block(c, t, rows.clone(), &mut buf_t);
-                for i in 0..len {
-                    mask[i] = buf_t[i] == T;
+                for (m, v) in mask.iter_mut().zip(&buf_t) {
+                    *m = *v == T;
                 }
             }
             CTest::Null => {
-                let x = input.unwrap_or(&[]);
-                for i in 0..len {
-                    mask[i] = x.get(i).is_none_or(|v| v.is_nan());
+                for (m, v) in mask.iter_mut().zip(x) {
+                    *m = v.is_nan();
                 }
             }
             CTest::Else => {
-                for i in 0..len {
-                    mask[i] = !matched[i];
+                for (m, d) in mask.iter_mut().zip(&matched) {
+                    *m = !*d;
                 }
             }
         }
         if first {
-            for i in 0..len {
-                mask[i] &= !matched[i];
+            for (m, d) in mask.iter_mut().zip(&matched) {
+                *m &= !*d;
             }
         }
         hit(k, &mask);
-        for i in 0..len {
-            matched[i] |= mask[i];
+        for (d, m) in matched.iter_mut().zip(&mask) {
+            *d |= *m;
         }
     }
 }
