@@ -1,0 +1,340 @@
+//! DBSCAN, exact, in parallel: a kd-tree answers every radius query (NaN never reaches
+//! it: the matrix is checked first), core points are those with at least `min_samples`
+//! points within `eps` (themselves included, `<=` as scikit-learn), core points within
+//! `eps` of each other are joined in a lock-free union-find, and each border point takes
+//! the cluster with the smallest first core point among its core neighbours. Clusters
+//! are numbered by their smallest core point, so the labels are scikit-learn's exactly,
+//! not only up to renaming. Memory is a few words per point: neighbour lists are never
+//! stored, the queries run again instead.
+//!
+//! Why not linfa-clustering's `Dbscan`: in 0.8.1 it is single-threaded, panics on NaN,
+//! and is about as fast as scikit-learn on one core (issue #4).
+
+use crate::DiscoverError;
+use linfa::dataset::DatasetBase;
+use linfa::traits::Transformer;
+use ndarray::{Array1, Array2, ArrayView2};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const LEAF: usize = 24;
+
+/// A kd-tree over row-major points.
+#[derive(Debug)]
+pub struct KdTree<'a> {
+    x: &'a [f64],
+    d: usize,
+    idx: Vec<usize>,
+    nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Leaf { start: usize, end: usize },
+    Split { dim: usize, value: f64, left: usize, right: usize, lo: Vec<f64>, hi: Vec<f64> },
+}
+
+impl<'a> KdTree<'a> {
+    /// Builds the tree (deterministic: widest dimension, median split).
+    pub fn new(x: &'a [f64], d: usize) -> Self {
+        let n = x.len() / d.max(1);
+        let mut t = KdTree { x, d, idx: (0..n).collect(), nodes: Vec::new() };
+        if n > 0 {
+            t.build(0, n);
+        }
+        t
+    }
+
+    fn p(&self, i: usize) -> &[f64] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+
+    fn build(&mut self, start: usize, end: usize) -> usize {
+        let d = self.d;
+        let mut lo = vec![f64::INFINITY; d];
+        let mut hi = vec![f64::NEG_INFINITY; d];
+        for &i in &self.idx[start..end] {
+            for j in 0..d {
+                let v = self.x[i * d + j];
+                lo[j] = lo[j].min(v);
+                hi[j] = hi[j].max(v);
+            }
+        }
+        let id = self.nodes.len();
+        if end - start <= LEAF {
+            self.nodes.push(Node::Leaf { start, end });
+            return id;
+        }
+        let dim = (0..d).max_by(|a, b| (hi[*a] - lo[*a]).total_cmp(&(hi[*b] - lo[*b]))).unwrap_or(0);
+        if hi[dim] - lo[dim] <= 0.0 {
+            self.nodes.push(Node::Leaf { start, end });
+            return id;
+        }
+        let mid = (start + end) / 2;
+        let x = self.x;
+        self.idx[start..end]
+            .select_nth_unstable_by(mid - start, |a, b| x[a * d + dim].total_cmp(&x[b * d + dim]).then(a.cmp(b)));
+        let value = x[self.idx[mid] * d + dim];
+        self.nodes.push(Node::Leaf { start, end });
+        let left = self.build(start, mid);
+        let right = self.build(mid, end);
+        self.nodes[id] = Node::Split { dim, value, left, right, lo, hi };
+        id
+    }
+
+    /// Calls `f(j)` for every point within `eps` of `q` (squared `eps2`), itself included.
+    pub fn within(&self, q: &[f64], eps2: f64, f: &mut impl FnMut(usize)) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut stack = vec![0usize];
+        while let Some(n) = stack.pop() {
+            match &self.nodes[n] {
+                Node::Leaf { start, end } => {
+                    for &i in &self.idx[*start..*end] {
+                        let d2: f64 = self.p(i).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                        if d2 <= eps2 {
+                            f(i);
+                        }
+                    }
+                }
+                Node::Split { left, right, lo, hi, .. } => {
+                    // Distance from q to the node's bounding box.
+                    let gap: f64 = q
+                        .iter()
+                        .zip(lo.iter().zip(hi))
+                        .map(|(v, (l, h))| {
+                            let e = if v < l {
+                                l - v
+                            } else if v > h {
+                                v - h
+                            } else {
+                                0.0
+                            };
+                            e * e
+                        })
+                        .sum();
+                    if gap <= eps2 {
+                        stack.push(*right);
+                        stack.push(*left);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Squared distance from `q` to its `k`-th nearest point (itself included).
+    pub fn kth_distance2(&self, q: &[f64], k: usize) -> f64 {
+        let mut best: Vec<f64> = Vec::with_capacity(k + 1); // ascending, at most k
+        let mut stack = vec![0usize];
+        let bound = |best: &Vec<f64>| if best.len() < k { f64::INFINITY } else { best[k - 1] };
+        while let Some(n) = stack.pop() {
+            match &self.nodes[n] {
+                Node::Leaf { start, end } => {
+                    for &i in &self.idx[*start..*end] {
+                        let d2: f64 = self.p(i).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                        if d2 < bound(&best) {
+                            let pos = best.partition_point(|v| *v <= d2);
+                            best.insert(pos, d2);
+                            best.truncate(k);
+                        }
+                    }
+                }
+                Node::Split { dim, value, left, right, lo, hi } => {
+                    let gap: f64 = q
+                        .iter()
+                        .zip(lo.iter().zip(hi))
+                        .map(|(v, (l, h))| {
+                            let e = if v < l {
+                                l - v
+                            } else if v > h {
+                                v - h
+                            } else {
+                                0.0
+                            };
+                            e * e
+                        })
+                        .sum();
+                    if gap < bound(&best) {
+                        // Near side last, so it is searched first.
+                        if q[*dim] < *value {
+                            stack.push(*right);
+                            stack.push(*left);
+                        } else {
+                            stack.push(*left);
+                            stack.push(*right);
+                        }
+                    }
+                }
+            }
+        }
+        best.last().copied().unwrap_or(f64::INFINITY)
+    }
+}
+
+/// DBSCAN settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbscanParams {
+    /// Neighbourhood radius.
+    pub eps: f64,
+    /// Points within `eps` (itself included) that make a core point.
+    pub min_samples: usize,
+}
+
+/// What DBSCAN found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbscanResult {
+    /// Cluster per point; `None` is noise.
+    pub labels: Vec<Option<usize>>,
+    /// Whether each point is a core point.
+    pub core: Vec<bool>,
+    /// Clusters.
+    pub clusters: usize,
+}
+
+fn find(parent: &[AtomicUsize], mut x: usize) -> usize {
+    loop {
+        let p = parent[x].load(Ordering::Acquire);
+        if p == x {
+            return x;
+        }
+        let gp = parent[p].load(Ordering::Acquire);
+        let _ = parent[x].compare_exchange(p, gp, Ordering::AcqRel, Ordering::Acquire);
+        x = gp;
+    }
+}
+
+fn union(parent: &[AtomicUsize], a: usize, b: usize) {
+    loop {
+        let (ra, rb) = (find(parent, a), find(parent, b));
+        if ra == rb {
+            return;
+        }
+        // The larger root points at the smaller: a component's root is its smallest index.
+        let (hi, lo) = if ra > rb { (ra, rb) } else { (rb, ra) };
+        if parent[hi].compare_exchange(hi, lo, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return;
+        }
+    }
+}
+
+impl DbscanParams {
+    /// Runs DBSCAN on a row-major matrix.
+    pub fn run(&self, x: ArrayView2<'_, f64>) -> Result<DbscanResult, DiscoverError> {
+        if !(self.eps > 0.0) || !self.eps.is_finite() {
+            return Err(DiscoverError::BadParam(format!("eps must be a positive number, not {}", self.eps)));
+        }
+        if self.min_samples == 0 {
+            return Err(DiscoverError::BadParam("min_samples must be at least 1".into()));
+        }
+        let (n, d) = x.dim();
+        let owned = x.as_standard_layout().to_owned();
+        let data = owned.as_slice().unwrap_or(&[]);
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(DiscoverError::NotFinite {
+                column: format!("matrix column {}", i % d),
+                row: i / d,
+                value: data[i],
+            });
+        }
+        let tree = KdTree::new(data, d);
+        let eps2 = self.eps * self.eps;
+        let core: Vec<bool> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut c = 0usize;
+                tree.within(&data[i * d..(i + 1) * d], eps2, &mut |_| c += 1);
+                c >= self.min_samples
+            })
+            .collect();
+        let parent: Vec<AtomicUsize> = (0..n).map(AtomicUsize::new).collect();
+        (0..n).into_par_iter().filter(|i| core[*i]).for_each(|i| {
+            tree.within(&data[i * d..(i + 1) * d], eps2, &mut |j| {
+                if j < i && core[j] {
+                    union(&parent, i, j);
+                }
+            });
+        });
+        // Roots of core points, numbered in order of their smallest point.
+        let root: Vec<usize> = (0..n).map(|i| find(&parent, i)).collect();
+        let mut number = vec![usize::MAX; n];
+        let mut clusters = 0;
+        for i in 0..n {
+            if core[i] && root[i] == i {
+                number[i] = clusters;
+                clusters += 1;
+            }
+        }
+        let labels: Vec<Option<usize>> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                if core[i] {
+                    return Some(number[root[i]]);
+                }
+                let mut best: Option<usize> = None;
+                tree.within(&data[i * d..(i + 1) * d], eps2, &mut |j| {
+                    if core[j] {
+                        let c = number[root[j]];
+                        best = Some(best.map_or(c, |b| b.min(c)));
+                    }
+                });
+                best
+            })
+            .collect();
+        Ok(DbscanResult { labels, core, clusters })
+    }
+}
+
+/// `--eps auto`: the knee of the sorted `min_samples`-distance curve over a seeded
+/// sample of at most 5,000 points (the point farthest from the chord joining the
+/// curve's ends, both axes scaled to 0..1).
+pub fn auto_eps(x: ArrayView2<'_, f64>, min_samples: usize, seed: u64) -> Result<f64, DiscoverError> {
+    let (n, d) = x.dim();
+    let owned = x.as_standard_layout().to_owned();
+    let data = owned.as_slice().unwrap_or(&[]);
+    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+        return Err(DiscoverError::NotFinite {
+            column: format!("matrix column {}", i % d),
+            row: i / d,
+            value: data[i],
+        });
+    }
+    let tree = KdTree::new(data, d);
+    let idx = crate::metrics::sample_indices(n, 5000, seed);
+    let k = min_samples.max(1).min(n);
+    let mut dists: Vec<f64> =
+        idx.par_iter().map(|&i| tree.kth_distance2(&data[i * d..(i + 1) * d], k).sqrt()).collect();
+    dists.sort_by(f64::total_cmp);
+    let m = dists.len();
+    if m < 3 {
+        return dists
+            .last()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .ok_or_else(|| DiscoverError::BadParam("too few users to choose eps".into()));
+    }
+    let (y0, y1) = (dists[0], dists[m - 1]);
+    let span = (y1 - y0).max(f64::MIN_POSITIVE);
+    let (mut best, mut at) = (-1.0, m - 1);
+    for (i, y) in dists.iter().enumerate() {
+        let xn = i as f64 / (m - 1) as f64;
+        let yn = (y - y0) / span;
+        let gap = xn - yn; // distance below the chord y = x, up to a constant
+        if gap > best {
+            best = gap;
+            at = i;
+        }
+    }
+    let eps = dists[at];
+    if eps > 0.0 {
+        Ok(eps)
+    } else {
+        Err(DiscoverError::BadParam("every sampled point has duplicates within 0: give --eps".into()))
+    }
+}
+
+impl<T> Transformer<&DatasetBase<Array2<f64>, T>, Result<Array1<Option<usize>>, DiscoverError>> for DbscanParams {
+    fn transform(&self, x: &DatasetBase<Array2<f64>, T>) -> Result<Array1<Option<usize>>, DiscoverError> {
+        self.run(x.records.view()).map(|r| Array1::from(r.labels))
+    }
+}
