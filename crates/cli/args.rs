@@ -26,6 +26,10 @@ pub enum Command {
     /// Evaluate rule segments and scores for every user, computing the aggregates the
     /// rules name in the same pass over the events.
     Segment(SegmentArgs),
+    /// Discover user groups in the feature table with k-means or DBSCAN.
+    Discover(DiscoverArgs),
+    /// Label a (later) feature table with a model saved by `discover --model`.
+    Assign(AssignArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -152,6 +156,98 @@ pub struct SegmentArgs {
     pub seg: SegmentSource,
     /// Output Parquet file: user_id, one string column per family, one Boolean column
     /// per segment outside a family, and per score its total, tier and component points.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Clustering algorithms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Algo {
+    /// k-means (Lloyd, greedy k-means++ seeding).
+    Kmeans,
+    /// DBSCAN (exact; noise is a null cluster).
+    Dbscan,
+}
+
+/// Scaling after imputation and log1p.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScaleArg {
+    /// (x - mean) / standard deviation.
+    Standard,
+    /// (x - median) / interquartile range.
+    Robust,
+    /// No scaling.
+    None,
+}
+
+/// `strata discover`.
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    /// A feature table written by `strata features`.
+    #[arg(long)]
+    pub features: PathBuf,
+    /// The algorithm.
+    #[arg(long, value_enum, default_value = "kmeans")]
+    pub algo: Algo,
+    /// Clusters for k-means: a number, or `auto` (the best silhouette over --k-min..=--k-max).
+    #[arg(long, default_value = "auto")]
+    pub k: String,
+    /// Smallest k tried by --k auto.
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    /// Largest k tried by --k auto.
+    #[arg(long, default_value_t = 12)]
+    pub k_max: usize,
+    /// DBSCAN radius in the scaled space: a number, or `auto` (the knee of the sorted k-distances).
+    #[arg(long, default_value = "auto")]
+    pub eps: String,
+    /// DBSCAN: points within eps (itself included) that make a core point.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: usize,
+    /// Columns to cluster on, comma-separated (default: every behavioural numeric column).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    /// Scaling.
+    #[arg(long, value_enum, default_value = "standard")]
+    pub scale: ScaleArg,
+    /// Project onto this many principal components first.
+    #[arg(long)]
+    pub pca: Option<usize>,
+    /// k-means: Lloyd iterations per run, at most.
+    #[arg(long, default_value_t = 300)]
+    pub max_iter: usize,
+    /// k-means: restarts; the lowest inertia wins.
+    #[arg(long, default_value_t = 3)]
+    pub n_init: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Users in the seeded sample for silhouette and stability.
+    #[arg(long, default_value_t = 4000)]
+    pub sample: usize,
+    /// k-means: start from these centres (CSV, one row per cluster, in the transformed
+    /// space) instead of k-means++, for comparisons with other tools.
+    #[arg(long)]
+    pub init_centers: Option<PathBuf>,
+    /// Save the fitted model (JSON) for `strata assign`.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Output Parquet file: user_id, cluster (Int64; null = noise); profiles go beside
+    /// it as <name>.profiles.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `strata assign`.
+#[derive(Debug, Args)]
+pub struct AssignArgs {
+    /// A model saved by `strata discover --model`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// The feature table to label.
+    #[arg(long)]
+    pub features: PathBuf,
+    /// Output Parquet file: user_id, cluster.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod demo;
+mod discover;
 mod features;
 mod frame;
 mod generate;
@@ -18,6 +19,8 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Generate(a) => generate::run(a, quiet),
         Command::Features(a) => features::run(a, quiet).map(|_| ()),
         Command::Rules(c) => rules::run(c, quiet),
+        Command::Discover(a) => discover::run(a, quiet),
+        Command::Assign(a) => discover::assign(a, quiet),
         Command::Segment(a) => segment::run(a, quiet),
     }
 }

@@ -112,3 +112,73 @@ pub fn score_k(
         labels,
     ))
 }
+
+/// A saved model: the fitted pipeline and what `assign` needs to label new users.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Model {
+    /// Format version.
+    pub version: u32,
+    /// `kmeans` or `dbscan`.
+    pub algo: String,
+    /// The preprocessing, fitted.
+    pub pipeline: prep::Pipeline,
+    /// k-means centres.
+    pub kmeans: Option<kmeans::KMeansModel>,
+    /// DBSCAN's core points (transformed) and their clusters: a new user joins the
+    /// cluster of its nearest core point within `eps`, else is noise.
+    pub dbscan: Option<DbscanModel>,
+}
+
+/// What DBSCAN keeps for assigning later snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct DbscanModel {
+    /// The radius.
+    pub eps: f64,
+    /// The density threshold.
+    pub min_samples: usize,
+    /// Core points, row-major.
+    pub core_points: Vec<f64>,
+    /// Their clusters.
+    pub core_labels: Vec<usize>,
+}
+
+impl Model {
+    /// Labels the rows of `x` (already transformed by `pipeline`).
+    pub fn assign(&self, x: ArrayView2<'_, f64>) -> Result<Vec<Option<usize>>, DiscoverError> {
+        if let Some(m) = &self.kmeans {
+            return Ok(m.predict_matrix(x).into_iter().map(Some).collect());
+        }
+        let Some(db) = &self.dbscan else {
+            return Err(DiscoverError::BadParam(
+                "the model holds neither k-means centres nor DBSCAN core points".into(),
+            ));
+        };
+        let d = x.ncols();
+        let owned = x.as_standard_layout().to_owned();
+        let data = owned.as_slice().unwrap_or(&[]);
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(DiscoverError::NotFinite {
+                column: format!("matrix column {}", i % d),
+                row: i / d,
+                value: data[i],
+            });
+        }
+        let tree = dbscan::KdTree::new(&db.core_points, d);
+        let eps2 = db.eps * db.eps;
+        use rayon::prelude::*;
+        Ok(data
+            .par_chunks(d.max(1))
+            .map(|p| {
+                let mut best: Option<(f64, usize)> = None;
+                tree.within(p, eps2, &mut |j| {
+                    let q = &db.core_points[j * d..(j + 1) * d];
+                    let d2: f64 = p.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                    if best.is_none_or(|(bd, bj)| d2 < bd || (d2 == bd && j < bj)) {
+                        best = Some((d2, j));
+                    }
+                });
+                best.map(|(_, j)| db.core_labels[j])
+            })
+            .collect())
+    }
+}
