@@ -814,3 +814,100 @@ fn default_rules_init_and_segment_from_a_feature_table_match_the_events_run() {
         strata(&["segment", "--features", plain.to_str().unwrap(), "--users", users, "--out", out.to_str().unwrap()]);
     bad_input(&o, &["events.", "does not hold", "--events"], &out);
 }
+
+#[test]
+fn discover_and_assign_are_deterministic_and_refuse_bad_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let o =
+        strata(&["-q", "generate", "--users", "500", "--days", "45", "--seed", "4", "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (o, feats) = features(d, &data.join("events.parquet"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let f = feats.to_str().unwrap();
+    let mut runs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = d.join(format!("c{threads}.parquet"));
+        let model = d.join(format!("m{threads}.json"));
+        let o = strata_env(
+            &[
+                "discover",
+                "--features",
+                f,
+                "--k",
+                "auto",
+                "--k-max",
+                "5",
+                "--model",
+                model.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("k =  5: silhouette"), "{}", stderr(&o));
+        runs.push((
+            std::fs::read(&out).unwrap(),
+            std::fs::read(d.join(format!("c{threads}.profiles.json"))).unwrap(),
+            std::fs::read(&model).unwrap(),
+        ));
+    }
+    assert_eq!(runs[0], runs[1], "byte-identical whatever the thread count");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("c1.profiles.json")).unwrap()).unwrap();
+    let k = report["k"].as_u64().unwrap() as usize;
+    assert_eq!(report["k_scores"].as_array().unwrap().len(), 4);
+    assert_eq!(report["profiles"].as_array().unwrap().len(), k);
+    let sizes: u64 = report["profiles"].as_array().unwrap().iter().map(|p| p["size"].as_u64().unwrap()).sum();
+    // Assigning the same table with the saved model gives the same clusters.
+    let again = d.join("again.parquet");
+    let o = strata(&[
+        "-q",
+        "assign",
+        "--model",
+        d.join("m1.json").to_str().unwrap(),
+        "--features",
+        f,
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (x, y) = (read_batches(&d.join("c1.parquet")), read_batches(&again));
+    assert_eq!(x, y);
+    assert_eq!(sizes as usize, x[0].num_rows());
+    // DBSCAN with eps chosen from the data: noise is a null cluster.
+    let db = d.join("db.parquet");
+    let o = strata(&[
+        "-q",
+        "discover",
+        "--features",
+        f,
+        "--algo",
+        "dbscan",
+        "--min-samples",
+        "5",
+        "--out",
+        db.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = read_batches(&db);
+    assert_eq!(b[0].schema().field_with_name("cluster").unwrap().data_type(), &DataType::Int64);
+    // Bad settings: exit 2, nothing written.
+    let out = d.join("bad.parquet");
+    let o2 = out.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["--k", "0"], "--k 0"),
+        (vec!["--k", "many"], "give a number or auto"),
+        (vec!["--k", "900"], "cannot make 900 clusters"),
+        (vec!["--columns", "sesions_7d"], "did you mean 'sessions_7d'"),
+        (vec!["--columns", "account_id"], "not numeric"),
+        (vec!["--algo", "dbscan", "--eps", "-1"], "positive number"),
+    ] {
+        let mut all = vec!["discover", "--features", f, "--out", o2];
+        all.extend(args);
+        let o = strata(&all);
+        bad_input(&o, &[needle], &out);
+    }
+}

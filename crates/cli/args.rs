@@ -190,7 +190,7 @@ pub struct DiscoverArgs {
     #[arg(long, value_enum, default_value = "kmeans")]
     pub algo: Algo,
     /// Clusters for k-means: a number, or `auto` (the best silhouette over --k-min..=--k-max).
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", allow_hyphen_values = true)]
     pub k: String,
     /// Smallest k tried by --k auto.
     #[arg(long, default_value_t = 2)]
@@ -199,7 +199,7 @@ pub struct DiscoverArgs {
     #[arg(long, default_value_t = 12)]
     pub k_max: usize,
     /// DBSCAN radius in the scaled space: a number, or `auto` (the knee of the sorted k-distances).
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", allow_hyphen_values = true)]
     pub eps: String,
     /// DBSCAN: points within eps (itself included) that make a core point.
     #[arg(long, default_value_t = 10)]

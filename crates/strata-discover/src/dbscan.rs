@@ -221,7 +221,7 @@ fn union(parent: &[AtomicUsize], a: usize, b: usize) {
 impl DbscanParams {
     /// Runs DBSCAN on a row-major matrix.
     pub fn run(&self, x: ArrayView2<'_, f64>) -> Result<DbscanResult, DiscoverError> {
-        if !(self.eps > 0.0) || !self.eps.is_finite() {
+        if self.eps.is_nan() || self.eps <= 0.0 || !self.eps.is_finite() {
             return Err(DiscoverError::BadParam(format!("eps must be a positive number, not {}", self.eps)));
         }
         if self.min_samples == 0 {

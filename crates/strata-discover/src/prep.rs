@@ -244,6 +244,7 @@ impl ColumnPrep {
 impl Pca {
     /// The top `k` principal components of `x` by power iteration with deflation on the
     /// covariance matrix (d x d, small), from a fixed start: deterministic.
+    #[allow(clippy::needless_range_loop)] // symmetric-matrix index arithmetic reads best as indices
     pub fn fit(x: &Array2<f64>, k: usize) -> Result<Pca, DiscoverError> {
         let (n, d) = x.dim();
         if k == 0 || k > d {
