@@ -32,6 +32,17 @@ pub(crate) fn is_num(e: &CExpr, t: &Table) -> bool {
     }
 }
 
+/// The dictionary and codes of a string column read directly.
+fn str_slot<'t>(e: &CExpr, t: &'t Table) -> Option<(&'t [String], &'t [u32])> {
+    match e {
+        CExpr::Slot(i) => match t.cols.get(*i) {
+            Some(Column::Str { dict, codes }) => Some((dict, codes)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn fill<T: Copy>(out: &mut Vec<T>, len: usize, v: T) {
     out.clear();
     out.resize(len, v);
@@ -139,6 +150,40 @@ pub(crate) fn truth_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Ve
             num_block(r, t, rows, &mut b);
             out.clear();
             out.extend(a.iter().zip(&b).map(|(x, y)| cmp3(*op, *x, *y)));
+        }
+        CExpr::Bin(op @ (BinOp::Eq | BinOp::Ne), l, r) if str_slot(l, t).is_some() && matches!(**r, CExpr::Str(_)) => {
+            let (Some((dict, codes)), CExpr::Str(s)) = (str_slot(l, t), &**r) else {
+                return scalar_truth(e, t, rows, out);
+            };
+            let target = dict.iter().position(|d| d == s).map_or(u32::MAX - 1, |p| p as u32);
+            let ne = *op == BinOp::Ne;
+            out.clear();
+            out.extend(codes[rows].iter().map(|c| if *c == u32::MAX { U } else { u8::from((*c == target) != ne) }));
+        }
+        CExpr::In(x, items, negated)
+            if str_slot(x, t).is_some() && items.iter().all(|i| matches!(i, CExpr::Str(_))) =>
+        {
+            let Some((dict, codes)) = str_slot(x, t) else { return scalar_truth(e, t, rows, out) };
+            let wanted: Vec<u32> = items
+                .iter()
+                .filter_map(|i| match i {
+                    CExpr::Str(s) => dict.iter().position(|d| d == s).map(|p| p as u32),
+                    _ => None,
+                })
+                .collect();
+            out.clear();
+            out.extend(codes[rows].iter().map(|c| {
+                if *c == u32::MAX {
+                    U
+                } else {
+                    u8::from(wanted.contains(c) != *negated)
+                }
+            }));
+        }
+        CExpr::IsNull(x, negated) if str_slot(x, t).is_some() => {
+            let Some((_, codes)) = str_slot(x, t) else { return scalar_truth(e, t, rows, out) };
+            out.clear();
+            out.extend(codes[rows].iter().map(|c| u8::from((*c == u32::MAX) != *negated)));
         }
         CExpr::IsNull(x, negated) if is_num(x, t) => {
             let mut a = Vec::with_capacity(len);

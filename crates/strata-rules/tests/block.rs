@@ -37,6 +37,8 @@ fn cond(with_scores: bool) -> impl Strategy<Value = String> {
         Just("user.plan in [\"a\", \"b\"]".to_string()),
         Just("user.plan != \"a\"".to_string()),
         Just("user.plan > 1".to_string()),
+        Just("user.plan is null".to_string()),
+        Just("user.plan not in [\"c\", \"q\"]".to_string()),
         num(with_scores).prop_map(|a| format!("{a} is null")),
         num(with_scores).prop_map(|a| format!("{a} not in [1, 2, 3]")),
     ];
