@@ -1,4 +1,4 @@
-//! The strata rule language (issue #3, in progress).
+//! The strata rule language (issue #3): segments and scores written like the seed.
 //!
 //! Rule files read like the seed's section 6.1:
 //!
@@ -17,10 +17,9 @@
 //! [`ast::RuleFile`] it could read *and* every [`Diagnostic`] of the file, each with
 //! its byte span, so a user sees all problems at once. This crate does no I/O.
 //!
-//! What exists so far: the lexer, the recursive-descent parser with error recovery,
-//! the AST with spans, and name resolution ([`resolve`]) that suggests near misses and
-//! lists the windowed aggregates the rules need. Evaluation, scores, the default rules
-//! and the remaining commands are still to come (see issue #3).
+//! [`compile`] resolves and lowers a file into a [`Program`]; [`run`] evaluates it over a
+//! column [`Table`] block by block ([`run_scalar`] is the plain reference);
+//! [`DEFAULT_RULES`] is the whole seed as a rule file.
 
 pub mod ast;
 mod block;

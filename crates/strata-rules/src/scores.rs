@@ -1,7 +1,7 @@
 //! The seed's engagement score (section 4.1), read with the convention of contract
 //! section 5: lower bounds inclusive, a value takes the highest bucket it reaches.
-//! Score blocks in the rule language will generalise this; until then the engagement
-//! score is built in because the seed's own rules (6.1) use it.
+//! The default rules compute it as a score block; this is the independent reference
+//! that the tests hold those rules to (`tests/defaults.rs`).
 
 /// Points for usage frequency: `avg_weekly_sessions_28d` >= 7: 30, >= 4: 20, >= 2: 12,
 /// >= 1: 5, else 0.
