@@ -17,7 +17,7 @@
 //! [`ast::RuleFile`] it could read *and* every [`Diagnostic`] of the file, each with
 //! its byte span, so a user sees all problems at once. This crate does no I/O.
 //!
-//! [`compile`] resolves and lowers a file into a [`Program`]; [`run`] evaluates it over a
+//! [`compile`] resolves and lowers a file into a [`Program`]; [`run()`] evaluates it over a
 //! column [`Table`] block by block ([`run_scalar`] is the plain reference);
 //! [`DEFAULT_RULES`] is the whole seed as a rule file.
 

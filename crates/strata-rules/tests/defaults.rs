@@ -477,3 +477,145 @@ proptest! {
         prop_assert_eq!(tier.as_str(), scores::engagement_tier(want));
     }
 }
+
+/// The family each user lands in.
+fn family_of(p: &Program, users: Vec<Vec<(Operand, Value<'static>)>>, family: &str) -> Vec<String> {
+    let mut t = table(p, &users);
+    let out = run(p, &mut t);
+    let fam = out.families.iter().find(|f| f.name == family).unwrap();
+    fam.assigned.iter().map(|a| a.map_or("Unclassified".to_string(), |i| p.segments[i].name.clone())).collect()
+}
+
+#[test]
+fn dormant_3_4_thresholds_follow_the_users_cadence() {
+    let p = defaults();
+    let user = |gap: Value<'static>, since: f64, revenue: f64, activated: bool| {
+        let mut u = vec![
+            (f("median_session_gap_days"), gap),
+            (f("days_since_last_seen"), n(since)),
+            (f("revenue_total"), n(revenue)),
+        ];
+        if activated {
+            for e in ["project_created", "task_added", "invite_sent"] {
+                u.push((Operand::Agg(AggRequest::EventCount(e.into(), u32::MAX)), n(1.0)));
+            }
+        }
+        u
+    };
+    let got = family_of(
+        &p,
+        vec![
+            user(n(1.5), 7.0, 0.0, false),      // daily user, 7 days: dormant
+            user(n(1.5), 6.9, 0.0, false),      // daily user, under 7: not
+            user(n(1.6), 7.0, 0.0, false),      // weekly user at 7: not yet
+            user(n(10.0), 21.0, 0.0, true),     // weekly user, 21 days, activated
+            user(n(10.0), 20.9, 0.0, true),     // weekly user under 21: not
+            user(n(11.0), 59.9, 0.0, false),    // monthly user under 60: not
+            user(Value::Null, 60.0, 9.0, true), // 60 days, paid: the most valuable first
+        ],
+        "Dormant",
+    );
+    assert_eq!(
+        got,
+        [
+            "Never Activated",
+            "Unclassified",
+            "Unclassified",
+            "Lapsed After Activation",
+            "Unclassified",
+            "Unclassified",
+            "Churned After Paying"
+        ]
+    );
+}
+
+#[test]
+fn sales_tiers_7_2_at_each_edge() {
+    let p = defaults();
+    // Readiness is computed: usage 25 + team 25 + interest 25 + engagement level.
+    let user = |usage: f64, engaged: bool, active: f64, pricing7: f64, sales: f64| {
+        let mut u = vec![
+            (Operand::UsagePct, n(usage)),
+            (f("invites_sent_30d"), n(1.0)),
+            (f("content_shared_30d"), n(1.0)),
+            (f("locked_feature_clicks_14d"), n(1.0)),
+            (f("pricing_page_views_14d"), n(1.0)),
+            (f("account_active_users_7d"), n(active)),
+            (f("pricing_page_views_7d"), n(pricing7)),
+            (f("sales_contacts_30d"), n(sales)),
+        ];
+        if engaged {
+            u.extend([
+                (f("avg_weekly_sessions_28d"), n(7.0)),
+                (f("feature_breadth_30d"), n(0.8)),
+                (f("avg_session_minutes_28d"), n(31.0)),
+                (f("recency_days"), n(0.0)),
+            ]);
+        }
+        u
+    };
+    let got = family_of(
+        &p,
+        vec![
+            user(0.8, true, 5.0, 2.0, 1.0),  // readiness 100, 5 active, 2 pricing, sales contact
+            user(0.8, true, 5.0, 2.0, 0.0),  // no enterprise signal: warm
+            user(0.8, true, 4.0, 2.0, 1.0),  // 4 active users: warm
+            user(0.8, true, 3.0, 0.0, 0.0),  // warm at exactly 3
+            user(0.8, true, 2.0, 0.0, 0.0),  // 2 active users: nurture
+            user(0.0, false, 9.0, 9.0, 9.0), // readiness 50 (team + interest) with 9 active: warm
+            user(0.0, false, 0.0, 0.0, 0.0), // readiness 50, alone: nurture
+        ],
+        "Sales Tier",
+    );
+    assert_eq!(
+        got,
+        [
+            "Tier 1: Hot",
+            "Tier 2: Warm",
+            "Tier 2: Warm",
+            "Tier 2: Warm",
+            "Tier 3: Nurture",
+            "Tier 2: Warm",
+            "Tier 3: Nurture"
+        ]
+    );
+    // Nothing at all: readiness 0, tier 4.
+    assert_eq!(family_of(&p, vec![vec![]], "Sales Tier"), ["Tier 4: No Action"]);
+}
+
+#[test]
+fn lifecycle_2_3_and_intent_2_4_orders() {
+    let p = defaults();
+    let got = family_of(
+        &p,
+        vec![
+            vec![(f("days_since_last_seen"), n(30.0)), (f("tenure_days"), n(90.0))],
+            vec![(f("tenure_days"), n(40.0))], // never seen in 40 days: churned
+            vec![(f("tenure_days"), n(3.0)), (f("days_since_last_seen"), n(0.0))],
+            vec![
+                (f("tenure_days"), n(8.0)),
+                (f("avg_weekly_sessions_28d"), n(2.0)),
+                (f("days_since_last_seen"), n(0.0)),
+            ],
+        ],
+        "Lifecycle",
+    );
+    assert_eq!(got, ["Churned", "Churned", "New User", "Engaged"]);
+    let got = family_of(
+        &p,
+        vec![
+            vec![(f("sales_contacts_30d"), n(1.0)), (f("invites_sent_30d"), n(5.0))],
+            vec![(f("invites_sent_30d"), n(2.0))],
+            vec![(f("invites_sent_30d"), n(1.0)), (f("content_shared_30d"), n(0.0))],
+            vec![
+                (f("tenure_days"), n(5.0)),
+                (f("avg_session_minutes_28d"), n(3.0)),
+                (f("pricing_page_views_14d"), n(1.0)),
+            ],
+            vec![(f("events_28d"), n(4.0)), (f("account_users"), n(1.0)), (f("invites_sent_30d"), n(0.0))],
+            vec![(Operand::User("role".into()), Value::Str("admin"))],
+        ],
+        "Intent",
+    );
+    assert_eq!(got, ["Buyer", "Team Champion", "Unclassified", "Evaluator", "Individual User", "Admin/IT"]);
+}
