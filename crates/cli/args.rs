@@ -216,6 +216,10 @@ pub struct DiscoverArgs {
     /// k-means: Lloyd iterations per run, at most.
     #[arg(long, default_value_t = 300)]
     pub max_iter: usize,
+    /// k-means: stop when the centres move less than this times the mean feature
+    /// variance (squared), as scikit-learn's `tol`.
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
     /// k-means: restarts; the lowest inertia wins.
     #[arg(long, default_value_t = 3)]
     pub n_init: usize,

@@ -123,6 +123,7 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
     let mut skipped = Vec::new();
     let pipeline = Pipeline::fit(&cols, scale, a.pca, a.columns.is_some(), &mut skipped).map_err(bad)?;
     let x = pipeline.transform(&cols).map_err(bad)?;
+    let trace = std::env::var_os("STRATA_TRACE").is_some();
     let mut report = json!({
         "algo": match a.algo { Algo::Kmeans => "kmeans", Algo::Dbscan => "dbscan" },
         "users": n,
@@ -132,7 +133,11 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
     });
     let (labels, model) = match a.algo {
         Algo::Kmeans => {
-            let mut base = KMeansParams { n_init: a.n_init, max_iter: a.max_iter, ..KMeansParams::new(2, a.seed) };
+            if a.tol.is_nan() || a.tol < 0.0 {
+                return Err(Failure::Input(format!("--tol {}: give a number >= 0", a.tol)));
+            }
+            let mut base =
+                KMeansParams { n_init: a.n_init, max_iter: a.max_iter, tol: a.tol, ..KMeansParams::new(2, a.seed) };
             if let Some(p) = &a.init_centers {
                 base.init = Some(read_centres(p)?);
             }
@@ -164,6 +169,17 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
             let mut best: Option<(KScore, strata_discover::kmeans::KMeansModel, Vec<usize>)> = None;
             for k in ks {
                 let p = KMeansParams { k, ..base.clone() };
+                if trace {
+                    let t0 = std::time::Instant::now();
+                    let m = p.fit_matrix(x.view()).map_err(bad)?;
+                    let secs = t0.elapsed().as_secs_f64();
+                    eprintln!(
+                        "trace: k-means k={k}: {} runs, {secs:.3} s, last-best run {} iterations, inertia {}",
+                        if p.init.is_some() { 1 } else { p.n_init.max(1) },
+                        m.iterations,
+                        m.inertia
+                    );
+                }
                 let (s, m, l) = score_k(x.view(), &p, a.sample).map_err(bad)?;
                 if !quiet && a.k == "auto" {
                     eprintln!(
@@ -200,7 +216,11 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
                     _ => return Err(Failure::Input(format!("--eps '{}': give a positive number or auto", a.eps))),
                 }
             };
+            let t0 = std::time::Instant::now();
             let r = DbscanParams { eps, min_samples: a.min_samples }.run(x.view()).map_err(bad)?;
+            if trace {
+                eprintln!("trace: dbscan eps={eps}: {:.3} s, {} clusters", t0.elapsed().as_secs_f64(), r.clusters);
+            }
             let noise = r.labels.iter().filter(|l| l.is_none()).count();
             report["eps"] = json!(eps);
             report["min_samples"] = json!(a.min_samples);

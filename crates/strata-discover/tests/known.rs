@@ -133,3 +133,26 @@ proptest! {
         prop_assert_eq!(got.labels, brute_dbscan(&x, eps, min_samples));
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    /// Hamerly's bounds only skip work: from the same start it reaches Lloyd's centres,
+    /// inertia and iteration count.
+    #[test]
+    fn hamerly_equals_plain_lloyd(
+        pts in prop::collection::vec(prop::collection::vec(-5.0f64..5.0, 3), 20..400),
+        k in 2usize..7,
+        iters in 1usize..40,
+    ) {
+        let d = 3;
+        let x: Vec<f64> = pts.iter().flatten().copied().collect();
+        let start: Vec<f64> = x[..k * d].to_vec();
+        let (c1, i1, n1) = strata_discover::kmeans::lloyd_reference(&x, d, start.clone(), iters);
+        let (c2, i2, n2) = strata_discover::kmeans::hamerly_from(&x, d, start, iters);
+        prop_assert_eq!(n1, n2);
+        prop_assert!((i1 - i2).abs() <= 1e-9 * i1.max(1.0), "{} vs {}", i1, i2);
+        for (a, b) in c1.iter().zip(&c2) {
+            prop_assert!((a - b).abs() <= 1e-9, "{} vs {}", a, b);
+        }
+    }
+}
