@@ -84,6 +84,14 @@ impl<'a> KdTree<'a> {
 
     /// Calls `f(j)` for every point within `eps` of `q` (squared `eps2`), itself included.
     pub fn within(&self, q: &[f64], eps2: f64, f: &mut impl FnMut(usize)) {
+        self.within_until(q, eps2, &mut |j| {
+            f(j);
+            true
+        });
+    }
+
+    /// [`KdTree::within`] that stops as soon as `f` returns false.
+    pub fn within_until(&self, q: &[f64], eps2: f64, f: &mut impl FnMut(usize) -> bool) {
         if self.nodes.is_empty() {
             return;
         }
@@ -93,8 +101,8 @@ impl<'a> KdTree<'a> {
                 Node::Leaf { start, end } => {
                     for &i in &self.idx[*start..*end] {
                         let d2: f64 = self.p(i).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
-                        if d2 <= eps2 {
-                            f(i);
+                        if d2 <= eps2 && !f(i) {
+                            return;
                         }
                     }
                 }
@@ -242,8 +250,12 @@ impl DbscanParams {
         let core: Vec<bool> = (0..n)
             .into_par_iter()
             .map(|i| {
+                // Counting stops at min_samples: dense regions cost little here.
                 let mut c = 0usize;
-                tree.within(&data[i * d..(i + 1) * d], eps2, &mut |_| c += 1);
+                tree.within_until(&data[i * d..(i + 1) * d], eps2, &mut |_| {
+                    c += 1;
+                    c < self.min_samples
+                });
                 c >= self.min_samples
             })
             .collect();
