@@ -180,6 +180,96 @@ impl<'a> KdTree<'a> {
     }
 }
 
+/// A node whose core points are in more than one component (or not yet known).
+const MIXED: usize = usize::MAX;
+/// A node without core points.
+const EMPTY: usize = usize::MAX - 1;
+
+impl<'a> KdTree<'a> {
+    /// For every node: the component (a member's index) all its core points share,
+    /// [`EMPTY`] without core points, or [`MIXED`].
+    fn whole_components(&self, core: &[bool], parent: &[AtomicUsize], out: &mut [usize]) {
+        // Children come after their parent in `nodes`, so a reverse sweep is bottom-up.
+        for n in (0..self.nodes.len()).rev() {
+            out[n] = match &self.nodes[n] {
+                Node::Leaf { start, end } => {
+                    let mut acc = EMPTY;
+                    for &i in &self.idx[*start..*end] {
+                        if !core[i] {
+                            continue;
+                        }
+                        let r = find(parent, i);
+                        acc = match acc {
+                            EMPTY => r,
+                            a if a == r => a,
+                            _ => MIXED,
+                        };
+                        if acc == MIXED {
+                            break;
+                        }
+                    }
+                    acc
+                }
+                Node::Split { left, right, .. } => match (out[*left], out[*right]) {
+                    (MIXED, _) | (_, MIXED) => MIXED,
+                    (EMPTY, x) | (x, EMPTY) => x,
+                    (a, b) if find(parent, a) == find(parent, b) => find(parent, a),
+                    _ => MIXED,
+                },
+            };
+        }
+    }
+
+    /// Joins core point `i` with every core point `j < i` within `eps`, skipping nodes
+    /// already whole in `i`'s component or without core points.
+    fn union_query(&self, q: &[f64], eps2: f64, i: usize, core: &[bool], parent: &[AtomicUsize], whole: &[usize]) {
+        if self.nodes.is_empty() {
+            return;
+        }
+        let mut stack = vec![0usize];
+        while let Some(n) = stack.pop() {
+            match whole[n] {
+                EMPTY => continue,
+                MIXED => {}
+                c if find(parent, c) == find(parent, i) => continue,
+                _ => {}
+            }
+            match &self.nodes[n] {
+                Node::Leaf { start, end } => {
+                    for &j in &self.idx[*start..*end] {
+                        if j < i && core[j] {
+                            let d2: f64 = self.p(j).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                            if d2 <= eps2 {
+                                union(parent, i, j);
+                            }
+                        }
+                    }
+                }
+                Node::Split { left, right, lo, hi, .. } => {
+                    let gap: f64 = q
+                        .iter()
+                        .zip(lo.iter().zip(hi))
+                        .map(|(v, (l, h))| {
+                            let e = if v < l {
+                                l - v
+                            } else if v > h {
+                                v - h
+                            } else {
+                                0.0
+                            };
+                            e * e
+                        })
+                        .sum();
+                    if gap <= eps2 {
+                        stack.push(*right);
+                        stack.push(*left);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// DBSCAN settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DbscanParams {
@@ -260,13 +350,22 @@ impl DbscanParams {
             })
             .collect();
         let parent: Vec<AtomicUsize> = (0..n).map(AtomicUsize::new).collect();
-        (0..n).into_par_iter().filter(|i| core[*i]).for_each(|i| {
-            tree.within(&data[i * d..(i + 1) * d], eps2, &mut |j| {
-                if j < i && core[j] {
-                    union(&parent, i, j);
-                }
+        // Core points in tree order (spatially close together), in rounds; between
+        // rounds every tree node learns whether all its core points already share one
+        // component, and a query skips such a node when it is the querying point's own
+        // component (no edge there can merge anything). Components only ever merge, so
+        // a node found whole stays whole: the pruning never changes the result.
+        let order: Vec<usize> = tree.idx.iter().copied().filter(|i| core[*i]).collect();
+        let rounds = 24usize;
+        let per = order.len().div_ceil(rounds).max(1);
+        let mut whole = vec![MIXED; tree.nodes.len()];
+        for chunk in order.chunks(per) {
+            let w = &whole;
+            chunk.par_iter().for_each(|&i| {
+                tree.union_query(&data[i * d..(i + 1) * d], eps2, i, &core, &parent, w);
             });
-        });
+            tree.whole_components(&core, &parent, &mut whole);
+        }
         // Roots of core points, numbered in order of their smallest point.
         let root: Vec<usize> = (0..n).map(|i| find(&parent, i)).collect();
         let mut number = vec![usize::MAX; n];
