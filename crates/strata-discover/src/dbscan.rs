@@ -356,7 +356,9 @@ impl DbscanParams {
         // component (no edge there can merge anything). Components only ever merge, so
         // a node found whole stays whole: the pruning never changes the result.
         let order: Vec<usize> = tree.idx.iter().copied().filter(|i| core[*i]).collect();
-        let rounds = 24usize;
+        // More rounds prune more and cost an O(n) sweep each: one per ~512 core points,
+        // 16 to 192 (50,000 blob points: 24 rounds 0.86 s, 96 rounds 0.65 s).
+        let rounds = (order.len() / 512).clamp(16, 192);
         let per = order.len().div_ceil(rounds).max(1);
         let mut whole = vec![MIXED; tree.nodes.len()];
         for chunk in order.chunks(per) {
