@@ -19,6 +19,36 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const LEAF: usize = 24;
 
+/// Squared distance from `q` to the box `lo..hi` (0 inside).
+#[inline]
+fn box_gap(q: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
+    q.iter()
+        .zip(lo.iter().zip(hi))
+        .map(|(v, (l, h))| {
+            let e = if v < l {
+                l - v
+            } else if v > h {
+                v - h
+            } else {
+                0.0
+            };
+            e * e
+        })
+        .sum()
+}
+
+/// The row and column of the first value of row-major `data` that is not finite.
+pub(crate) fn check_finite(data: &[f64], d: usize) -> Result<(), DiscoverError> {
+    match data.iter().position(|v| !v.is_finite()) {
+        Some(i) => Err(DiscoverError::NotFinite {
+            column: format!("matrix column {}", i % d.max(1)),
+            row: i / d.max(1),
+            value: data[i],
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A kd-tree over row-major points.
 #[derive(Debug)]
 pub struct KdTree<'a> {
@@ -107,21 +137,7 @@ impl<'a> KdTree<'a> {
                     }
                 }
                 Node::Split { left, right, lo, hi, .. } => {
-                    // Distance from q to the node's bounding box.
-                    let gap: f64 = q
-                        .iter()
-                        .zip(lo.iter().zip(hi))
-                        .map(|(v, (l, h))| {
-                            let e = if v < l {
-                                l - v
-                            } else if v > h {
-                                v - h
-                            } else {
-                                0.0
-                            };
-                            e * e
-                        })
-                        .sum();
+                    let gap = box_gap(q, lo, hi);
                     if gap <= eps2 {
                         stack.push(*right);
                         stack.push(*left);
@@ -149,20 +165,7 @@ impl<'a> KdTree<'a> {
                     }
                 }
                 Node::Split { dim, value, left, right, lo, hi } => {
-                    let gap: f64 = q
-                        .iter()
-                        .zip(lo.iter().zip(hi))
-                        .map(|(v, (l, h))| {
-                            let e = if v < l {
-                                l - v
-                            } else if v > h {
-                                v - h
-                            } else {
-                                0.0
-                            };
-                            e * e
-                        })
-                        .sum();
+                    let gap = box_gap(q, lo, hi);
                     if gap < bound(&best) {
                         // Near side last, so it is searched first.
                         if q[*dim] < *value {
@@ -246,20 +249,7 @@ impl<'a> KdTree<'a> {
                     }
                 }
                 Node::Split { left, right, lo, hi, .. } => {
-                    let gap: f64 = q
-                        .iter()
-                        .zip(lo.iter().zip(hi))
-                        .map(|(v, (l, h))| {
-                            let e = if v < l {
-                                l - v
-                            } else if v > h {
-                                v - h
-                            } else {
-                                0.0
-                            };
-                            e * e
-                        })
-                        .sum();
+                    let gap = box_gap(q, lo, hi);
                     if gap <= eps2 {
                         stack.push(*right);
                         stack.push(*left);
@@ -328,13 +318,7 @@ impl DbscanParams {
         let (n, d) = x.dim();
         let owned = x.as_standard_layout().to_owned();
         let data = owned.as_slice().unwrap_or(&[]);
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(DiscoverError::NotFinite {
-                column: format!("matrix column {}", i % d),
-                row: i / d,
-                value: data[i],
-            });
-        }
+        check_finite(data, d)?;
         let tree = KdTree::new(data, d);
         let eps2 = self.eps * self.eps;
         let core: Vec<bool> = (0..n)
@@ -405,13 +389,7 @@ pub fn auto_eps(x: ArrayView2<'_, f64>, min_samples: usize, seed: u64) -> Result
     let (n, d) = x.dim();
     let owned = x.as_standard_layout().to_owned();
     let data = owned.as_slice().unwrap_or(&[]);
-    if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-        return Err(DiscoverError::NotFinite {
-            column: format!("matrix column {}", i % d),
-            row: i / d,
-            value: data[i],
-        });
-    }
+    check_finite(data, d)?;
     let tree = KdTree::new(data, d);
     let idx = crate::metrics::sample_indices(n, 5000, seed);
     let k = min_samples.max(1).min(n);

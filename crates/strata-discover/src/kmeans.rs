@@ -195,6 +195,15 @@ fn transpose(centres: &[f64], k: usize, d: usize) -> Vec<f64> {
     ct
 }
 
+/// An empty cluster's new centre: the point farthest from its own centre (ties: the
+/// lowest index).
+fn farthest(x: &[f64], d: usize, centres: &[f64], labels: &[usize]) -> usize {
+    (0..x.len() / d)
+        .map(|i| (i, dist2(&x[i * d..(i + 1) * d], &centres[labels[i] * d..(labels[i] + 1) * d])))
+        .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a })
+        .0
+}
+
 /// Per-chunk sums and counts of the points of each cluster, added in chunk order.
 fn centre_sums(x: &[f64], d: usize, k: usize, labels: &[usize]) -> (Vec<f64>, Vec<usize>) {
     let parts: Vec<(Vec<f64>, Vec<usize>)> = x
@@ -283,11 +292,7 @@ fn hamerly(x: &[f64], d: usize, mut centres: Vec<f64>, p: &KMeansParams, tol: f6
                     new[c * d + j] = sums[c * d + j] / counts[c] as f64;
                 }
             } else {
-                // An empty cluster takes the point farthest from its centre.
-                let far = (0..n)
-                    .map(|i| (i, dist2(&x[i * d..(i + 1) * d], &centres[labels[i] * d..(labels[i] + 1) * d])))
-                    .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a })
-                    .0;
+                let far = farthest(x, d, &centres, &labels);
                 new[c * d..(c + 1) * d].copy_from_slice(&x[far * d..(far + 1) * d]);
                 reseeded = true;
             }
@@ -430,11 +435,7 @@ fn lloyd(x: &[f64], d: usize, mut centres: Vec<f64>, p: &KMeansParams, tol: f64)
                     new[c * d + j] = sums[c * d + j] / counts[c] as f64;
                 }
             } else {
-                // An empty cluster takes the point farthest from its centre.
-                let far = (0..n)
-                    .map(|i| (i, dist2(&x[i * d..(i + 1) * d], &centres[labels[i] * d..(labels[i] + 1) * d])))
-                    .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a })
-                    .0;
+                let far = farthest(x, d, &centres, &labels);
                 new[c * d..(c + 1) * d].copy_from_slice(&x[far * d..(far + 1) * d]);
             }
         }
@@ -496,13 +497,7 @@ impl KMeansParams {
                 owned.as_slice().unwrap_or(&[])
             }
         };
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(DiscoverError::NotFinite {
-                column: format!("matrix column {}", i % d),
-                row: i / d,
-                value: data[i],
-            });
-        }
+        crate::dbscan::check_finite(data, d)?;
         // scikit-learn's tolerance: relative to the mean variance of the features.
         let mean_var = mean_variance(data, d);
         let tol = self.tol * mean_var;

@@ -156,13 +156,7 @@ impl Model {
         let d = x.ncols();
         let owned = x.as_standard_layout().to_owned();
         let data = owned.as_slice().unwrap_or(&[]);
-        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-            return Err(DiscoverError::NotFinite {
-                column: format!("matrix column {}", i % d),
-                row: i / d,
-                value: data[i],
-            });
-        }
+        dbscan::check_finite(data, d)?;
         let tree = dbscan::KdTree::new(&db.core_points, d);
         let eps2 = db.eps * db.eps;
         use rayon::prelude::*;

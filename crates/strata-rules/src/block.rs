@@ -94,15 +94,7 @@ fn cmp3(op: BinOp, x: f64, y: f64) -> u8 {
     if x.is_nan() || y.is_nan() {
         return U;
     }
-    let b = match op {
-        BinOp::Ge => x >= y,
-        BinOp::Le => x <= y,
-        BinOp::Gt => x > y,
-        BinOp::Lt => x < y,
-        BinOp::Eq => x == y,
-        _ => x != y,
-    };
-    u8::from(b)
+    u8::from(crate::eval::cmp_num(op, x, y))
 }
 
 fn scalar_truth(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Vec<u8>) {

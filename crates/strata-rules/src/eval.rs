@@ -209,7 +209,7 @@ impl CComponent {
 
 /// `x op y` for two numbers.
 #[inline]
-fn cmp_num(op: BinOp, x: f64, y: f64) -> bool {
+pub(crate) fn cmp_num(op: BinOp, x: f64, y: f64) -> bool {
     match op {
         BinOp::Ge => x >= y,
         BinOp::Le => x <= y,
