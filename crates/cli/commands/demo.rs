@@ -21,20 +21,17 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
         f.write_all(strata_rules::DEFAULT_RULES.as_bytes()).map_err(|e| e.to_string())
     })?;
     let path = |f: &str| data.join(f).to_string_lossy().into_owned();
+    let input = |events: Option<String>| InputArgs {
+        events,
+        users: Some(path("users.parquet")),
+        as_of: None,
+        config: None,
+        col_user_id: None,
+        col_timestamp: None,
+        col_event: None,
+    };
     let out = super::features::run(
-        FeaturesArgs {
-            input: InputArgs {
-                events: Some(path("events.parquet")),
-                users: Some(path("users.parquet")),
-                as_of: None,
-                config: None,
-                col_user_id: None,
-                col_timestamp: None,
-                col_event: None,
-            },
-            rules: Some(rules.clone()),
-            out: features.clone(),
-        },
+        FeaturesArgs { input: input(Some(path("events.parquet"))), rules: Some(rules.clone()), out: features.clone() },
         quiet,
     )?;
     // The default rules on the feature table just written: segments and scores.
@@ -42,15 +39,7 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
     super::segment::run(
         crate::args::SegmentArgs {
             seg: crate::args::SegmentSource {
-                input: InputArgs {
-                    events: None,
-                    users: Some(path("users.parquet")),
-                    as_of: None,
-                    config: None,
-                    col_user_id: None,
-                    col_timestamp: None,
-                    col_event: None,
-                },
+                input: input(None),
                 features: Some(features.clone()),
                 rules: Some(rules.clone()),
             },

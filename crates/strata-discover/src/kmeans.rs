@@ -185,6 +185,22 @@ fn all_dist2(p: &[f64], ct: &[f64], k: usize, acc: &mut [f64]) {
     }
 }
 
+/// The nearest centre (ties: the lowest index) and the two smallest squared distances.
+#[inline]
+fn two_nearest(acc: &[f64]) -> (usize, f64, f64) {
+    let (mut b1, mut b2, mut c1) = (f64::INFINITY, f64::INFINITY, 0);
+    for (c, v) in acc.iter().enumerate() {
+        if *v < b1 {
+            b2 = b1;
+            b1 = *v;
+            c1 = c;
+        } else if *v < b2 {
+            b2 = *v;
+        }
+    }
+    (c1, b1, b2)
+}
+
 fn transpose(centres: &[f64], k: usize, d: usize) -> Vec<f64> {
     let mut ct = vec![0.0; k * d];
     for c in 0..k {
@@ -257,16 +273,7 @@ fn hamerly(x: &[f64], d: usize, mut centres: Vec<f64>, p: &KMeansParams, tol: f6
                     pts.chunks_exact(d).zip(labs.iter_mut()).zip(ups.iter_mut()).zip(lows.iter_mut())
                 {
                     all_dist2(pt, &ct, k, &mut acc);
-                    let (mut b1, mut b2, mut c1) = (f64::INFINITY, f64::INFINITY, 0);
-                    for (c, v) in acc.iter().enumerate() {
-                        if *v < b1 {
-                            b2 = b1;
-                            b1 = *v;
-                            c1 = c;
-                        } else if *v < b2 {
-                            b2 = *v;
-                        }
-                    }
+                    let (c1, b1, b2) = two_nearest(&acc);
                     *l = c1;
                     *u = b1.sqrt();
                     *lo = b2.sqrt();
@@ -351,16 +358,7 @@ fn hamerly(x: &[f64], d: usize, mut centres: Vec<f64>, p: &KMeansParams, tol: f6
                         continue;
                     }
                     all_dist2(pt, &ct, k, &mut acc);
-                    let (mut b1, mut b2, mut c1) = (f64::INFINITY, f64::INFINITY, 0);
-                    for (c, v) in acc.iter().enumerate() {
-                        if *v < b1 {
-                            b2 = b1;
-                            b1 = *v;
-                            c1 = c;
-                        } else if *v < b2 {
-                            b2 = *v;
-                        }
-                    }
+                    let (c1, b1, b2) = two_nearest(&acc);
                     if c1 != *l {
                         let (ds, dc) = delta.get_or_insert_with(|| (vec![0.0; k * d], vec![0i64; k]));
                         for (j, v) in pt.iter().enumerate() {
