@@ -30,6 +30,11 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Label a (later) feature table with a model saved by `discover --model`.
     Assign(AssignArgs),
+    /// How discovered clusters map onto the defined segments and scores: report.md,
+    /// report.html, report.json and misfiled.parquet in --out.
+    Report(ReportArgs),
+    /// Features, segments, clusters and the report in one go, reading the events once.
+    Run(RunArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -252,6 +257,73 @@ pub struct AssignArgs {
     #[arg(long)]
     pub features: PathBuf,
     /// Output Parquet file: user_id, cluster.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `strata report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The feature table (`strata features`).
+    #[arg(long)]
+    pub features: PathBuf,
+    /// The segments (`strata segment`).
+    #[arg(long)]
+    pub segments: PathBuf,
+    /// The clusters (`strata discover`).
+    #[arg(long)]
+    pub clusters: PathBuf,
+    /// The rules that made the segments (default: the built-in rules).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Planted personas (`strata generate`'s personas.parquet): adds how well clusters
+    /// and segments recover them.
+    #[arg(long)]
+    pub personas: Option<PathBuf>,
+    /// strata.toml: `[report] goal` and `questions`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed for the learned rules' training sample.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The folder to write the report into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `strata run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Rule file (default: the built-in rules).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Clustering algorithm.
+    #[arg(long, value_enum, default_value = "kmeans")]
+    pub algo: Algo,
+    /// Number of clusters, or `auto` (silhouette over --k-min..=--k-max).
+    #[arg(long, default_value = "auto")]
+    pub k: String,
+    /// Smallest k tried by `--k auto`.
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    /// Largest k tried by `--k auto`.
+    #[arg(long, default_value_t = 12)]
+    pub k_max: usize,
+    /// DBSCAN radius, or `auto`.
+    #[arg(long, default_value = "auto")]
+    pub eps: String,
+    /// DBSCAN core-point neighbours.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: usize,
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Planted personas, for generated data.
+    #[arg(long)]
+    pub personas: Option<PathBuf>,
+    /// The output folder.
     #[arg(long)]
     pub out: PathBuf,
 }

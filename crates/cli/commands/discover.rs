@@ -24,7 +24,7 @@ fn beside(out: &Path, suffix: &str) -> PathBuf {
 }
 
 /// The numeric columns of a feature table: the ones named, or every behavioural one.
-fn input_columns(batch: &RecordBatch, wanted: Option<&[String]>, path: &Path) -> Result<Vec<InputColumn>, Failure> {
+pub fn input_columns(batch: &RecordBatch, wanted: Option<&[String]>, path: &Path) -> Result<Vec<InputColumn>, Failure> {
     let schema = batch.schema();
     let numeric = |dt: &DataType| dt.is_numeric();
     let to_col = |name: &str, a: &ArrayRef| -> Result<InputColumn, Failure> {
@@ -94,7 +94,7 @@ fn clusters_batch(frame: &Frame, labels: &[Option<usize>]) -> Result<RecordBatch
     .map_err(|e| Failure::Internal(e.to_string()))
 }
 
-fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), Failure> {
+pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(v).map_err(|e| Failure::Internal(e.to_string()))?;
     strata_io::write_atomic(path, |f| {
         use std::io::Write;

@@ -74,20 +74,24 @@ fn equivalent_column(r: &AggRequest) -> Option<String> {
     Some(known.to_string())
 }
 
+/// Reads a whole Parquet file into one batch; `what` names it in messages.
+pub fn read_parquet(path: &Path, what: &str) -> Result<RecordBatch, Failure> {
+    let file =
+        std::fs::File::open(path).map_err(|e| Failure::Input(format!("cannot open {what} {}: {e}", path.display())))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(1 << 16).build())
+        .map_err(|e| Failure::Input(format!("{} is not a Parquet {what}: {e}", path.display())))?;
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let batches: Vec<RecordBatch> =
+        reader.collect::<Result<_, _>>().map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
+    arrow_select::concat::concat_batches(&schema, &batches)
+        .map_err(|e| Failure::Internal(format!("{}: {e}", path.display())))
+}
+
 impl Frame {
     /// Reads a feature table written by `strata features`.
     pub fn open(path: &Path) -> Result<Frame, Failure> {
-        let file = std::fs::File::open(path)
-            .map_err(|e| Failure::Input(format!("cannot open feature table {}: {e}", path.display())))?;
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-            .and_then(|b| b.with_batch_size(1 << 16).build())
-            .map_err(|e| Failure::Input(format!("{} is not a Parquet feature table: {e}", path.display())))?;
-        let schema = arrow_array::RecordBatchReader::schema(&reader);
-        let batches: Vec<RecordBatch> = reader
-            .collect::<Result<_, _>>()
-            .map_err(|e| Failure::Input(format!("cannot read {}: {e}", path.display())))?;
-        let batch = arrow_select::concat::concat_batches(&schema, &batches)
-            .map_err(|e| Failure::Internal(format!("{}: {e}", path.display())))?;
+        let batch = read_parquet(path, "feature table")?;
         if batch.schema().index_of("user_id").is_err() {
             return Err(Failure::Input(format!(
                 "{} has no user_id column; give a table written by `strata features`",

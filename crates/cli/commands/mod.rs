@@ -5,7 +5,9 @@ mod discover;
 mod features;
 mod frame;
 mod generate;
+mod report;
 mod rules;
+mod run;
 mod segment;
 
 use crate::args::{Cli, Command};
@@ -22,5 +24,7 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Discover(a) => discover::run(a, quiet),
         Command::Assign(a) => discover::assign(a, quiet),
         Command::Segment(a) => segment::run(a, quiet),
+        Command::Report(a) => report::run(a, quiet).map(|_| ()),
+        Command::Run(a) => run::run(a, quiet).map(|_| ()),
     }
 }

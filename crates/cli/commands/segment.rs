@@ -22,18 +22,7 @@ pub fn to_agg(r: &AggRequest) -> Agg {
     }
 }
 
-/// `Power Users` -> `power_users`.
-pub fn snake_case(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if c.is_alphanumeric() {
-            out.extend(c.to_lowercase());
-        } else if !out.ends_with('_') && !out.is_empty() {
-            out.push('_');
-        }
-    }
-    out.trim_end_matches('_').to_string()
-}
+pub use strata_rules::snake_case;
 
 /// Adds the aggregates `program` needs to `plan`; returns aggregate -> plan index.
 pub fn plan_aggregates(

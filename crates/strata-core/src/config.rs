@@ -180,6 +180,19 @@ pub struct Config {
     pub session_gap_secs: i64,
     /// Activation milestones.
     pub milestones: Vec<Milestone>,
+    /// `[report]`: the segmentation goal and key questions the report states.
+    pub report: ReportConfig,
+}
+
+/// `[report]` in strata.toml.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// The primary goal: what decisions the segmentation informs.
+    pub goal: Option<String>,
+    /// Key questions to answer.
+    #[serde(default)]
+    pub questions: Vec<String>,
 }
 
 impl Default for Config {
@@ -190,6 +203,7 @@ impl Default for Config {
             catalog: None,
             session_gap_secs: 30 * 60,
             milestones: default_milestones(),
+            report: ReportConfig::default(),
         }
     }
 }
@@ -220,6 +234,8 @@ struct RawConfig {
     features: RawFeatures,
     #[serde(default)]
     activation: Option<RawActivation>,
+    #[serde(default)]
+    report: ReportConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -284,6 +300,7 @@ impl Config {
             }
             cfg.signals.insert(sig, names);
         }
+        cfg.report = raw.report;
         if let Some(cat) = raw.features.catalog {
             let mut cat = cat;
             cat.sort();

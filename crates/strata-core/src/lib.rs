@@ -12,5 +12,5 @@
 pub mod config;
 pub mod time;
 
-pub use config::{ColumnMap, Config, ConfigError, Milestone, Signal};
+pub use config::{ColumnMap, Config, ConfigError, Milestone, ReportConfig, Signal};
 pub use time::{AsOf, Micros, MICROS_PER_DAY, MICROS_PER_WEEK};

@@ -147,8 +147,12 @@ fn comb2(n: u64) -> f64 {
 
 /// Adjusted Rand index (Hubert and Arabie), 1 for identical partitions up to renaming.
 pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
-    let t = contingency(a, b);
-    let n = a.len() as u64;
+    ari_of_table(&contingency(a, b))
+}
+
+/// [`adjusted_rand_index`] of a contingency table (any orientation).
+pub fn ari_of_table(t: &[Vec<u64>]) -> f64 {
+    let n: u64 = t.iter().flatten().sum();
     let sum_ij: f64 = t.iter().flatten().map(|v| comb2(*v)).sum();
     let sum_a: f64 = t.iter().map(|r| comb2(r.iter().sum())).sum();
     let sum_b: f64 = (0..t.first().map_or(0, Vec::len)).map(|j| comb2(t.iter().map(|r| r[j]).sum())).sum();
@@ -160,15 +164,24 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     (sum_ij - expected) / (max - expected)
 }
 
-/// Normalised mutual information (arithmetic mean of the entropies, as scikit-learn's
-/// default).
-pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> f64 {
-    let t = contingency(a, b);
-    let n = a.len() as f64;
+/// Information measures of a contingency table (rows: one labeling, columns: the
+/// other), in nats: the rows' entropy, the columns' entropy and the mutual information.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Information {
+    /// Entropy of the row labels.
+    pub h_rows: f64,
+    /// Entropy of the column labels.
+    pub h_cols: f64,
+    /// Mutual information.
+    pub mi: f64,
+}
+
+/// The entropies and mutual information of a contingency table.
+pub fn information(t: &[Vec<u64>]) -> Information {
+    let n = t.iter().flatten().sum::<u64>() as f64;
     let ra: Vec<f64> = t.iter().map(|r| r.iter().sum::<u64>() as f64).collect();
     let rb: Vec<f64> = (0..t.first().map_or(0, Vec::len)).map(|j| t.iter().map(|r| r[j]).sum::<u64>() as f64).collect();
     let h = |v: &[f64]| -v.iter().filter(|x| **x > 0.0).map(|x| x / n * (x / n).ln()).sum::<f64>();
-    let (ha, hb) = (h(&ra), h(&rb));
     let mut mi = 0.0;
     for (i, r) in t.iter().enumerate() {
         for (j, v) in r.iter().enumerate() {
@@ -178,10 +191,22 @@ pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> f64 {
             }
         }
     }
-    let denom = (ha + hb) / 2.0;
+    Information { h_rows: h(&ra), h_cols: h(&rb), mi: mi.max(0.0) }
+}
+
+/// Normalised mutual information (arithmetic mean of the entropies, as scikit-learn's
+/// default).
+pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> f64 {
+    nmi_of_table(&contingency(a, b))
+}
+
+/// [`normalized_mutual_info`] of a contingency table.
+pub fn nmi_of_table(t: &[Vec<u64>]) -> f64 {
+    let i = information(t);
+    let denom = (i.h_rows + i.h_cols) / 2.0;
     if denom == 0.0 {
         1.0
     } else {
-        (mi / denom).clamp(0.0, 1.0)
+        (i.mi / denom).clamp(0.0, 1.0)
     }
 }

@@ -163,3 +163,16 @@ fn score_refs(e: &ast::Expr, out: &mut Vec<String>) {
         }
     }
 }
+
+/// A segment's or component's column name: `Power Users` -> `power_users`.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}

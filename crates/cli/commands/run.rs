@@ -1,0 +1,103 @@
+//! `strata run`: features (with the rules' aggregates, one pass over the events),
+//! segments and scores from that table, clusters, and the report, all under one folder.
+
+use crate::args::{DiscoverArgs, FeaturesArgs, ReportArgs, RunArgs, ScaleArg, SegmentArgs, SegmentSource};
+use crate::Failure;
+use strata_report::Report;
+
+/// What a run wrote, for the demo's summary.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// The report.
+    pub report: Report,
+    /// The report folder.
+    pub report_dir: std::path::PathBuf,
+}
+
+/// Runs the whole pipeline.
+pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
+    if a.input.events.is_none() {
+        return Err(Failure::Input("strata run needs --events (a file, folder or glob of Parquet events)".into()));
+    }
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| Failure::Input(format!("cannot create output folder {}: {e}", a.out.display())))?;
+    let started = std::time::Instant::now();
+    let features = a.out.join("features.parquet");
+    let segments = a.out.join("segments.parquet");
+    let clusters = a.out.join("clusters.parquet");
+    let model = a.out.join("model.json");
+    let report_dir = a.out.join("report");
+    let step = |what: &str| {
+        if !quiet {
+            eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
+        }
+    };
+    // 1. Features, with every aggregate the rules name, in one pass over the events.
+    step("features");
+    let users = a.input.users.clone();
+    let config = a.input.config.clone();
+    super::features::run(FeaturesArgs { input: a.input, rules: a.rules.clone(), out: features.clone() }, quiet)?;
+    // 2. Segments and scores from the feature table (no second pass over the events).
+    step("segments and scores");
+    super::segment::run(
+        SegmentArgs {
+            seg: SegmentSource {
+                input: crate::args::InputArgs {
+                    events: None,
+                    users,
+                    as_of: None,
+                    config: config.clone(),
+                    col_user_id: None,
+                    col_timestamp: None,
+                    col_event: None,
+                },
+                features: Some(features.clone()),
+                rules: a.rules.clone(),
+            },
+            out: segments.clone(),
+        },
+        quiet,
+    )?;
+    // 3. Clusters.
+    step("clusters");
+    super::discover::run(
+        DiscoverArgs {
+            features: features.clone(),
+            algo: a.algo,
+            k: a.k,
+            k_min: a.k_min,
+            k_max: a.k_max,
+            eps: a.eps,
+            min_samples: a.min_samples,
+            columns: None,
+            scale: ScaleArg::Standard,
+            pca: None,
+            max_iter: 300,
+            tol: 1e-4,
+            n_init: 3,
+            seed: a.seed,
+            sample: 4000,
+            init_centers: None,
+            model: Some(model),
+            out: clusters.clone(),
+        },
+        quiet,
+    )?;
+    // 4. The report.
+    step("report");
+    let report = super::report::run(
+        ReportArgs {
+            features,
+            segments,
+            clusters,
+            rules: a.rules,
+            personas: a.personas,
+            config,
+            seed: a.seed,
+            out: report_dir.clone(),
+        },
+        quiet,
+    )?;
+    step("done");
+    Ok(RunOutput { report, report_dir })
+}

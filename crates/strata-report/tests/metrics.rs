@@ -1,0 +1,154 @@
+//! Comparison metrics against values known in advance (scikit-learn's documentation
+//! examples, printed by scikit-learn 1.9.1 to full precision) and against naive
+//! reference implementations on random labelings.
+
+use proptest::prelude::*;
+use strata_report::compare::{hungarian, majority, scores, table, Coded, NOISE, UNASSIGNED};
+
+/// Rows: clusters (`pred`), columns: segments (`truth`), as the report builds them.
+fn coded_ints(v: &[i64]) -> Coded {
+    Coded::from_strings(&v.iter().map(|x| Some(format!("{x:03}"))).collect::<Vec<_>>(), "none")
+}
+
+fn measures(truth: &[i64], pred: &[i64]) -> strata_report::compare::Scores {
+    scores(&table(&coded_ints(pred), &coded_ints(truth)))
+}
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-9, "{a} != {b}");
+}
+
+#[test]
+fn scikit_learn_user_guide_example() {
+    // sklearn user guide 2.3.11: labels_true = [0, 0, 0, 1, 1, 1], labels_pred = [0, 0, 1, 1, 2, 2]
+    let s = measures(&[0, 0, 0, 1, 1, 1], &[0, 0, 1, 1, 2, 2]);
+    close(s.ari, 0.24242424242424243);
+    close(s.homogeneity, 0.6666666666666669);
+    close(s.completeness, 0.420619835714305);
+    close(s.v_measure, 0.5158037429793889);
+    // NMI with the arithmetic mean equals the V-measure.
+    close(s.nmi, 0.5158037429793889);
+}
+
+#[test]
+fn scikit_learn_docstring_examples() {
+    close(measures(&[0, 0, 1, 1], &[1, 1, 0, 0]).ari, 1.0);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 1, 2]).ari, 0.5714285714285714);
+    close(measures(&[0, 0, 0, 0], &[0, 1, 2, 3]).ari, 0.0);
+    close(measures(&[0, 0, 1, 1], &[0, 1, 0, 1]).ari, -0.5);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 1, 2]).homogeneity, 1.0);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 0, 0]).homogeneity, 0.0);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 0, 0]).completeness, 1.0);
+    close(measures(&[0, 0, 1, 1], &[0, 1, 0, 1]).completeness, 0.0);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 1, 2]).v_measure, 0.8);
+    close(measures(&[0, 1, 2, 3], &[0, 0, 1, 1]).v_measure, 0.6666666666666666);
+    close(measures(&[0, 0, 1, 1], &[0, 0, 0, 0]).nmi, 0.0);
+    close(measures(&[0, 0, 1, 1], &[1, 1, 0, 0]).nmi, 1.0);
+}
+
+#[test]
+fn noise_and_unassigned_are_one_more_label_each() {
+    // Clusters with noise (None) and segments with unassigned users (None): scikit-learn
+    // would see -1 as one more label. Truth [a, a, -, b, b, -], pred [0, 0, -1, 1, -1, 1].
+    let seg = Coded::from_strings(&[Some("a"), Some("a"), None, Some("b"), Some("b"), None], UNASSIGNED);
+    let cl = Coded::from_clusters(&[Some(0), Some(0), None, Some(1), None, Some(1)]);
+    assert_eq!(seg.names, vec![UNASSIGNED.to_string(), "a".into(), "b".into()]);
+    assert_eq!(cl.names, vec!["cluster 0".to_string(), "cluster 1".into(), NOISE.into()]);
+    let t = table(&cl, &seg);
+    assert_eq!(t, vec![vec![0, 2, 0], vec![1, 0, 1], vec![1, 0, 1]]);
+    // adjusted_rand_score([1, 1, 0, 2, 2, 0], [0, 0, -1, 1, -1, 1]) and friends,
+    // printed by scikit-learn 1.9.1.
+    let s = scores(&t);
+    close(s.ari, 0.16666666666666666);
+    close(s.nmi, 0.6126016192893443);
+    close(s.homogeneity, 0.6126016192893443);
+    close(s.completeness, 0.6126016192893443);
+    close(s.purity, 4.0 / 6.0);
+}
+
+#[test]
+fn matching_one_to_one_and_majority() {
+    // Hand-made: cluster 0 is mostly segment 1, cluster 1 mostly segment 1 too (less),
+    // cluster 2 mostly segment 0. One-to-one must give segment 1 to cluster 0 and
+    // segment 0 to cluster 2, leaving cluster 1 with what remains (segment 2).
+    let t = vec![vec![1, 50, 0], vec![0, 30, 5], vec![40, 2, 1]];
+    assert_eq!(hungarian(&t), vec![(0, 1), (1, 2), (2, 0)]);
+    assert_eq!(majority(&t), vec![1, 1, 0]);
+    // More segments than clusters, and more clusters than segments.
+    assert_eq!(hungarian(&[vec![1, 9, 3]]), vec![(0, 1)]);
+    assert_eq!(hungarian(&[vec![1], vec![7], vec![3]]), vec![(1, 0)]);
+}
+
+/// Pair counting: the definition of the Rand index, adjusted (O(n^2)).
+fn ari_naive(a: &[usize], b: &[usize]) -> f64 {
+    let n = a.len();
+    let (mut same_both, mut same_a, mut same_b) = (0f64, 0f64, 0f64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let sa = a[i] == a[j];
+            let sb = b[i] == b[j];
+            same_a += f64::from(u8::from(sa));
+            same_b += f64::from(u8::from(sb));
+            same_both += f64::from(u8::from(sa && sb));
+        }
+    }
+    let pairs = (n * (n - 1) / 2) as f64;
+    let expected = same_a * same_b / pairs;
+    let max = (same_a + same_b) / 2.0;
+    if (max - expected).abs() < 1e-12 {
+        1.0
+    } else {
+        (same_both - expected) / (max - expected)
+    }
+}
+
+/// H(C|K) / H(C) from the definitions.
+fn homogeneity_naive(truth: &[usize], pred: &[usize]) -> f64 {
+    let n = truth.len() as f64;
+    let count = |f: &dyn Fn(usize) -> bool| (0..truth.len()).filter(|&i| f(i)).count() as f64;
+    let classes: std::collections::BTreeSet<usize> = truth.iter().copied().collect();
+    let clusters: std::collections::BTreeSet<usize> = pred.iter().copied().collect();
+    let h_c: f64 = classes
+        .iter()
+        .map(|c| {
+            let p = count(&|i| truth[i] == *c) / n;
+            -p * p.ln()
+        })
+        .sum();
+    if h_c == 0.0 {
+        return 1.0;
+    }
+    let mut h_c_k = 0.0;
+    for k in &clusters {
+        let nk = count(&|i| pred[i] == *k);
+        for c in &classes {
+            let nck = count(&|i| pred[i] == *k && truth[i] == *c);
+            if nck > 0.0 {
+                h_c_k -= nck / n * (nck / nk).ln();
+            }
+        }
+    }
+    1.0 - h_c_k / h_c
+}
+
+proptest! {
+    #[test]
+    fn metrics_match_naive_definitions(
+        pairs in proptest::collection::vec((0usize..4, 0usize..5), 2..60)
+    ) {
+        let truth: Vec<usize> = pairs.iter().map(|p| p.0).collect();
+        let pred: Vec<usize> = pairs.iter().map(|p| p.1).collect();
+        let ti: Vec<i64> = truth.iter().map(|v| *v as i64).collect();
+        let pi: Vec<i64> = pred.iter().map(|v| *v as i64).collect();
+        let s = measures(&ti, &pi);
+        prop_assert!((s.ari - ari_naive(&truth, &pred)).abs() < 1e-9, "ari {} vs {}", s.ari, ari_naive(&truth, &pred));
+        prop_assert!((s.homogeneity - homogeneity_naive(&truth, &pred)).abs() < 1e-9);
+        // Completeness is homogeneity with the roles swapped.
+        prop_assert!((s.completeness - homogeneity_naive(&pred, &truth)).abs() < 1e-9);
+        // Swapping the labelings leaves ARI and NMI alone.
+        let back = measures(&pi, &ti);
+        prop_assert!((s.ari - back.ari).abs() < 1e-9);
+        prop_assert!((s.nmi - back.nmi).abs() < 1e-9);
+        prop_assert!(s.purity > 0.0 && s.purity <= 1.0);
+    }
+}
