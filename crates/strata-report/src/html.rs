@@ -282,7 +282,7 @@ pub fn render(r: &Report) -> Result<String, Fail> {
     for c in &r.clusters {
         let _ = writeln!(o, "<h3>{}: {} ({} users, {:.1}%)</h3>", esc(&c.label), esc(&c.name), c.size, 100.0 * c.share);
         if c.candidate {
-            o.push_str("<p class=\"candidate\">Candidate new segment: no family confirms a segment with it.</p>\n");
+            o.push_str("<p class=\"candidate\">Candidate new segment: no defined segment has it as its main part.</p>\n");
         }
         let head: Vec<String> = ["family", "dominant segment", "share of cluster", "share of segment", "verdict"]
             .map(String::from)

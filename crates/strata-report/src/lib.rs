@@ -100,6 +100,8 @@ pub struct Verdict {
     pub coverage: f64,
     /// `confirms`, `splits`, `mixes` or `none`.
     pub kind: String,
+    /// A clean cluster holding less of the segment than another cluster does.
+    pub minor: bool,
     /// The verdict in words.
     pub text: String,
 }
@@ -123,7 +125,7 @@ pub struct ClusterReport {
     pub scores: Vec<(String, Distribution)>,
     /// One verdict per family.
     pub verdicts: Vec<Verdict>,
-    /// No family confirms or splits a segment with it: a candidate new segment.
+    /// No family has it as (the main part of) a segment: a candidate new segment.
     pub candidate: bool,
     /// For a candidate: the rule learned for it.
     pub learned_rule: Option<learn::LearnedRule>,
@@ -263,31 +265,51 @@ fn is_unassigned(name: &str) -> bool {
 }
 
 /// The verdicts of every cluster (rows of `t`) for one family.
+///
+/// A cluster whose largest segment X (a named one) holds at least [`CONFIRM_SHARE`] of
+/// it *confirms* X when it is the cluster holding the most of X; when other clusters
+/// that also confirm X hold at least [`SPLIT_COVERAGE`] of X each, it *splits* X with
+/// them. A clean cluster that holds less of X than another cluster does is a distinct
+/// part of X: it *splits* X too, as its minor part (`minor`). A cluster whose two
+/// largest named segments hold [`MIX_SHARE`] of it *mixes* them; anything else matches
+/// no segment.
 fn verdicts(family: &str, rows: &Coded, cols: &Coded, t: &[Vec<u64>]) -> Vec<Verdict> {
     let col_sums: Vec<u64> = (0..cols.names.len()).map(|j| t.iter().map(|r| r[j]).sum()).collect();
     let dom = compare::majority(t);
     let size = |i: usize| t[i].iter().sum::<u64>().max(1) as f64;
-    let confirms = |i: usize| {
+    let clean = |i: usize| {
         let j = dom[i];
         !is_unassigned(&cols.names[j]) && t[i][j] as f64 / size(i) >= CONFIRM_SHARE
     };
+    // The cluster holding the most of each segment (lowest index on ties).
+    let holder: Vec<usize> = (0..cols.names.len())
+        .map(|j| (0..t.len()).fold(0, |best, i| if t[i][j] > t[best][j] { i } else { best }))
+        .collect();
     (0..t.len())
         .map(|i| {
             let j = dom[i];
             let seg = &cols.names[j];
             let share = t[i][j] as f64 / size(i);
             let coverage = t[i][j] as f64 / col_sums[j].max(1) as f64;
-            let (kind, text) = if confirms(i) {
+            let mut minor = false;
+            let (kind, text) = if clean(i) && holder[j] != i {
+                minor = true;
+                (
+                    "splits",
+                    format!(
+                        "splits segment {seg} (with {}): a distinct {:.0}% of it",
+                        rows.names[holder[j]],
+                        100.0 * coverage
+                    ),
+                )
+            } else if clean(i) {
                 let others: Vec<&str> = (0..t.len())
                     .filter(|&o| {
-                        o != i
-                            && dom[o] == j
-                            && confirms(o)
-                            && t[o][j] as f64 / col_sums[j].max(1) as f64 >= SPLIT_COVERAGE
+                        o != i && dom[o] == j && clean(o) && t[o][j] as f64 / col_sums[j].max(1) as f64 >= SPLIT_COVERAGE
                     })
                     .map(|o| rows.names[o].as_str())
                     .collect();
-                if others.is_empty() || coverage < SPLIT_COVERAGE {
+                if others.is_empty() {
                     ("confirms", format!("confirms segment {seg}"))
                 } else {
                     ("splits", format!("splits segment {seg} (with {})", others.join(", ")))
@@ -300,12 +322,29 @@ fn verdicts(family: &str, rows: &Coded, cols: &Coded, t: &[Vec<u64>]) -> Vec<Ver
                 if order.len() >= 2 && two >= MIX_SHARE && named && t[i][order[1]] > 0 {
                     ("mixes", format!("mixes {} and {}", cols.names[order[0]], cols.names[order[1]]))
                 } else {
-                    ("none", "matches no segment: candidate new segment".to_string())
+                    ("none", "matches no segment".to_string())
                 }
             };
-            Verdict { family: family.to_string(), dominant: seg.clone(), share, coverage, kind: kind.to_string(), text }
+            Verdict {
+                family: family.to_string(),
+                dominant: seg.clone(),
+                share,
+                coverage,
+                kind: kind.to_string(),
+                minor,
+                text,
+            }
         })
         .collect()
+}
+
+/// A cluster is a candidate new segment when no family has it as (the main part of) a
+/// segment, and the family that agrees best with the clusters either has no segment for
+/// it or holds it as a distinct minor part of a larger segment.
+fn is_candidate(verdicts: &[Verdict], primary: usize) -> bool {
+    let describes = |v: &Verdict| v.kind == "confirms" || (v.kind == "splits" && !v.minor);
+    let Some(p) = verdicts.get(primary) else { return false };
+    !verdicts.iter().any(describes) && (p.kind == "none" || p.minor)
 }
 
 fn mapping(family: &str, rows: &Coded, cols: &Coded) -> (Mapping, Vec<Vec<u64>>) {
@@ -400,6 +439,10 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         maps.push(m);
         family_coded.push(cols);
     }
+    // The family that agrees best with the clusters.
+    let primary = (0..maps.len())
+        .max_by(|a, b| maps[*a].nmi.total_cmp(&maps[*b].nmi).then(b.cmp(a)))
+        .unwrap_or(0);
     let profiles = strata_discover::profile::profiles(&input.features, &input.clusters);
     let persona_coded = input.personas.as_ref().map(|p| Coded::from_strings(&p.values, compare::UNASSIGNED));
     let members_of = |code: usize| -> Vec<usize> { (0..n).filter(|&u| rows.codes[u] == code).collect() };
@@ -411,7 +454,7 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         };
         let users = members_of(code);
         let verdicts: Vec<Verdict> = family_verdicts.iter().map(|v| v[code].clone()).collect();
-        let candidate = p.cluster.is_some() && verdicts.iter().all(|v| v.kind != "confirms" && v.kind != "splits");
+        let candidate = p.cluster.is_some() && is_candidate(&verdicts, primary);
         let mut distinguishing: Vec<(String, f64)> = p
             .distinguishing
             .iter()

@@ -74,7 +74,7 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "Sets it apart: {}.\n", d.join(", "));
         }
         if c.candidate {
-            let _ = writeln!(o, "**Candidate new segment**: no family confirms a segment with it.\n");
+            let _ = writeln!(o, "**Candidate new segment**: no defined segment has it as its main part.\n");
         }
         if let Some((p, s)) = &c.persona {
             let _ = writeln!(o, "Planted persona: {p} ({}).\n", pct(*s));
