@@ -466,6 +466,14 @@ fn demo_runs_end_to_end_on_a_small_sample() {
         "data/personas.parquet",
         "features.parquet",
         "features.quality.json",
+        "segments.parquet",
+        "clusters.parquet",
+        "clusters.profiles.json",
+        "model.json",
+        "report/report.md",
+        "report/report.html",
+        "report/report.json",
+        "report/misfiled.parquet",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
@@ -475,7 +483,170 @@ fn demo_runs_end_to_end_on_a_small_sample() {
     // Every generated user has a row, except those who sign up after the latest event.
     assert_eq!(rows as u64 + q["users_signing_up_after_as_of"].as_u64().unwrap(), 300);
     assert!(rows > 280, "{rows}");
-    assert!(stderr(&o).contains("demo done"), "{}", stderr(&o));
+    // The demo ends with where the report is and three findings.
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("demo done") && stdout.contains("report.html"), "{stdout}");
+    assert!(stdout.contains("  1. ") && stdout.contains("  3. "), "{stdout}");
+    check_report(&out.join("report"), rows);
+}
+
+/// Every report file is there and readable, and report.json holds contract section 6.
+fn check_report(dir: &Path, users: usize) {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["users"].as_u64(), Some(users as u64));
+    let mapping = json["mapping"].as_array().expect("mapping");
+    assert!(!mapping.is_empty());
+    for m in mapping {
+        assert!(m["family"].is_string());
+        for k in ["ari", "nmi", "v_measure", "homogeneity", "completeness"] {
+            let v = m[k].as_f64().unwrap_or(f64::NAN);
+            assert!((-1.0..=1.0).contains(&v), "{k} = {v}");
+        }
+        let total: u64 = m["contingency"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .map(|v| v.as_u64().unwrap())
+            .sum();
+        assert_eq!(total, users as u64, "contingency counts every user once");
+    }
+    assert_eq!(json["headlines"].as_array().map(Vec::len), Some(3));
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("# Segmentation Strategy") && md.contains("## Data Foundation"));
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && !html.contains("<script"));
+    let _ = read_batches(&dir.join("misfiled.parquet"));
+}
+
+#[test]
+fn run_then_report_again_and_a_failed_report_leaves_the_earlier_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let o = strata(&["generate", "--users", "400", "--days", "40", "--seed", "3", "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = dir.path().join("run");
+    let p = |f: &str| data.join(f).to_str().unwrap().to_string();
+    let o = strata(&[
+        "run",
+        "--events",
+        &p("events.parquet"),
+        "--users",
+        &p("users.parquet"),
+        "--k",
+        "4",
+        "--personas",
+        &p("personas.parquet"),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let users: usize = read_batches(&out.join("features.parquet")).iter().map(|b| b.num_rows()).sum();
+    check_report(&out.join("report"), users);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report/report.json")).unwrap()).unwrap();
+    assert!(json["personas"]["clusters"]["ari"].is_number());
+    // `strata report` on the same files gives the same report.md.
+    let again = dir.path().join("again");
+    let f = |x: &str| out.join(x).to_str().unwrap().to_string();
+    let o = strata(&[
+        "report",
+        "--features",
+        &f("features.parquet"),
+        "--segments",
+        &f("segments.parquet"),
+        "--clusters",
+        &f("clusters.parquet"),
+        "--personas",
+        &p("personas.parquet"),
+        "--rules",
+        &f("strata.rules"),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let first = std::fs::read_to_string(out.join("report/report.md")).unwrap();
+    assert_eq!(std::fs::read_to_string(again.join("report.md")).unwrap(), first);
+    // A bad input fails with exit 2 and leaves the earlier report as it was.
+    let o = strata(&[
+        "report",
+        "--features",
+        &f("features.parquet"),
+        "--segments",
+        &f("clusters.parquet"),
+        "--clusters",
+        &f("clusters.parquet"),
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("segment"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(again.join("report.md")).unwrap(), first);
+    let leftovers: Vec<_> = std::fs::read_dir(&again).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 4, "{leftovers:?}");
+}
+
+/// Opens report.html in headless Chromium: no console message, no failed request, and a
+/// screenshot that is not blank. `.ci/run` installs Debian's chromium and sets
+/// STRATA_BROWSER_TEST=1, so there the test cannot skip.
+#[test]
+fn report_html_renders_in_headless_chromium() {
+    let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|b| Path::new(b).exists());
+    let required = std::env::var_os("STRATA_BROWSER_TEST").is_some();
+    let Some(browser) = browser else {
+        assert!(!required, "STRATA_BROWSER_TEST is set but chromium is not installed");
+        eprintln!("skipped: no chromium (CI installs it and sets STRATA_BROWSER_TEST=1)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = strata(&["demo", "--users", "300", "--days", "30", "--quiet", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = out.join("report/report.html");
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-screenshot.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = dir.path().join("chromium-profile");
+    let o = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--hide-scrollbars",
+            "--window-size=1200,2400",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    let log = String::from_utf8_lossy(&o.stderr);
+    for line in log.lines() {
+        assert!(!line.contains(":CONSOLE("), "console message from the page: {line}");
+        assert!(!line.contains("Failed to load resource") && !line.contains("net::ERR_"), "failed request: {line}");
+    }
+    assert!(shot.is_file(), "no screenshot; chromium said:\n{log}");
+    // Not blank: a real share of the pixels is neither white nor one flat colour.
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let pixels = &buf[..info.buffer_size()];
+    let ink = pixels.chunks(px).filter(|p| p.iter().take(3).any(|c| *c < 200)).count();
+    let total = pixels.len() / px;
+    assert!(ink * 200 > total, "the page looks blank: {ink} of {total} pixels have ink");
+    let mut colours: Vec<[u8; 3]> = pixels.chunks(px).map(|p| [p[0], p[1], p[2]]).collect();
+    colours.sort_unstable();
+    colours.dedup();
+    assert!(colours.len() > 20, "only {} colours: charts missing", colours.len());
 }
 
 #[test]

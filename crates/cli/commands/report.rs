@@ -86,24 +86,23 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
         let col = seg.column(i);
         match f.data_type() {
             DataType::Utf8 if name != "user_id" && !name.ends_with("_tier") => {
-                let family = family_names
-                    .iter()
-                    .find(|fam| strata_rules::snake_case(fam) == *name)
-                    .cloned()
-                    .unwrap_or_else(|| name.clone());
-                families.push(LabelColumn { name: family, values: strings(col, &seg_rows) });
+                // Only the families the rules define: other string columns are not segments.
+                if let Some(family) = family_names.iter().find(|fam| strata_rules::snake_case(fam) == *name) {
+                    if !families.iter().any(|f: &LabelColumn| &f.name == family) {
+                        families.push(LabelColumn { name: family.clone(), values: strings(col, &seg_rows) });
+                    }
+                }
             }
             DataType::Boolean => {
                 let b = col.as_boolean();
-                let seg_name = book
-                    .segments
-                    .iter()
-                    .find(|s| s.family.is_none() && strata_rules::snake_case(&s.name) == *name)
-                    .map_or_else(|| name.clone(), |s| s.name.clone());
-                flags.push(FlagColumn {
-                    name: seg_name,
-                    values: seg_rows.iter().map(|r| !b.is_null(*r) && b.value(*r)).collect(),
-                });
+                let rule =
+                    book.segments.iter().find(|s| s.family.is_none() && strata_rules::snake_case(&s.name) == *name);
+                if let Some(rule) = rule {
+                    flags.push(FlagColumn {
+                        name: rule.name.clone(),
+                        values: seg_rows.iter().map(|r| !b.is_null(*r) && b.value(*r)).collect(),
+                    });
+                }
             }
             dt if dt.is_numeric() => {
                 let values = numbers(col, &seg_rows, name)?;
@@ -117,9 +116,13 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
         }
     }
     if families.is_empty() && flags.is_empty() {
+        let mut expected: Vec<String> = family_names.iter().map(|f| strata_rules::snake_case(f)).collect();
+        expected.extend(book.segments.iter().filter(|s| s.family.is_none()).map(|s| strata_rules::snake_case(&s.name)));
+        expected.dedup();
         return Err(Failure::Input(format!(
-            "{} holds no segment columns; give a table written by `strata segment`",
-            a.segments.display()
+            "{} holds none of the segment columns of {shown} (expected {}); give the table `strata segment` wrote with these rules",
+            a.segments.display(),
+            expected.join(", ")
         )));
     }
 

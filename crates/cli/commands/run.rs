@@ -32,11 +32,24 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
             eprintln!("[{:>5.1} s] {what}", started.elapsed().as_secs_f64());
         }
     };
+    // Without --rules, the built-in rules are written beside the outputs: the run
+    // records what made its segments, and the feature pass computes their aggregates.
+    let rules = match a.rules.clone() {
+        Some(r) => r,
+        None => {
+            let r = a.out.join("strata.rules");
+            strata_io::write_atomic(&r, |f| {
+                use std::io::Write;
+                f.write_all(strata_rules::DEFAULT_RULES.as_bytes()).map_err(|e| e.to_string())
+            })?;
+            r
+        }
+    };
     // 1. Features, with every aggregate the rules name, in one pass over the events.
     step("features");
     let users = a.input.users.clone();
     let config = a.input.config.clone();
-    super::features::run(FeaturesArgs { input: a.input, rules: a.rules.clone(), out: features.clone() }, quiet)?;
+    super::features::run(FeaturesArgs { input: a.input, rules: Some(rules.clone()), out: features.clone() }, quiet)?;
     // 2. Segments and scores from the feature table (no second pass over the events).
     step("segments and scores");
     super::segment::run(
@@ -52,7 +65,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
                     col_event: None,
                 },
                 features: Some(features.clone()),
-                rules: a.rules.clone(),
+                rules: Some(rules.clone()),
             },
             out: segments.clone(),
         },
@@ -90,7 +103,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
             features,
             segments,
             clusters,
-            rules: a.rules,
+            rules: Some(rules),
             personas: a.personas,
             config,
             seed: a.seed,

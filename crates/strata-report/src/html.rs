@@ -104,17 +104,18 @@ pub fn heatmap(
     let (nr, nc) = (rows.len().max(1), cols.len().max(1));
     let cw = 64u32;
     let w = (220 + cw * nc as u32).max(420);
-    let h = 150 + 24 * nr as u32;
+    let h = 170 + 24 * nr as u32;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         let e = fail(title);
         root.fill(&WHITE).map_err(|x| e(x.to_string()))?;
+        // The title at the top left, clear of the rotated column labels.
+        root.draw(&Text::new(title.to_string(), (10, 8), ("sans-serif", 16))).map_err(|x| e(x.to_string()))?;
         let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
             .margin(8)
             .margin_left(200)
-            .margin_top(110)
+            .margin_top(130)
             .build_cartesian_2d(0.0..nc as f64, 0.0..nr as f64)
             .map_err(|x| e(x.to_string()))?;
         chart
@@ -282,7 +283,9 @@ pub fn render(r: &Report) -> Result<String, Fail> {
     for c in &r.clusters {
         let _ = writeln!(o, "<h3>{}: {} ({} users, {:.1}%)</h3>", esc(&c.label), esc(&c.name), c.size, 100.0 * c.share);
         if c.candidate {
-            o.push_str("<p class=\"candidate\">Candidate new segment: no defined segment has it as its main part.</p>\n");
+            o.push_str(
+                "<p class=\"candidate\">Candidate new segment: no defined segment has it as its main part.</p>\n",
+            );
         }
         let head: Vec<String> = ["family", "dominant segment", "share of cluster", "share of segment", "verdict"]
             .map(String::from)

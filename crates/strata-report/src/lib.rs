@@ -305,7 +305,10 @@ fn verdicts(family: &str, rows: &Coded, cols: &Coded, t: &[Vec<u64>]) -> Vec<Ver
             } else if clean(i) {
                 let others: Vec<&str> = (0..t.len())
                     .filter(|&o| {
-                        o != i && dom[o] == j && clean(o) && t[o][j] as f64 / col_sums[j].max(1) as f64 >= SPLIT_COVERAGE
+                        o != i
+                            && dom[o] == j
+                            && clean(o)
+                            && t[o][j] as f64 / col_sums[j].max(1) as f64 >= SPLIT_COVERAGE
                     })
                     .map(|o| rows.names[o].as_str())
                     .collect();
@@ -440,9 +443,7 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         family_coded.push(cols);
     }
     // The family that agrees best with the clusters.
-    let primary = (0..maps.len())
-        .max_by(|a, b| maps[*a].nmi.total_cmp(&maps[*b].nmi).then(b.cmp(a)))
-        .unwrap_or(0);
+    let primary = (0..maps.len()).max_by(|a, b| maps[*a].nmi.total_cmp(&maps[*b].nmi).then(b.cmp(a))).unwrap_or(0);
     let profiles = strata_discover::profile::profiles(&input.features, &input.clusters);
     let persona_coded = input.personas.as_ref().map(|p| Coded::from_strings(&p.values, compare::UNASSIGNED));
     let members_of = |code: usize| -> Vec<usize> { (0..n).filter(|&u| rows.codes[u] == code).collect() };

@@ -214,7 +214,8 @@ fn strategy(o: &mut String, r: &Report) {
                 None => format!("{} (up to {})", c.name, c.max_points),
             })
             .collect();
-        let _ = writeln!(o, "- {} score: {}; tiers {}", sc.name, parts.join(", "), sc.tiers.join(" / "));
+        let tiers = if sc.tiers.is_empty() { String::new() } else { format!("; tiers {}", sc.tiers.join(" / ")) };
+        let _ = writeln!(o, "- {} score: {}{tiers}", sc.name, parts.join(", "));
     }
     o.push('\n');
     let _ = writeln!(o, "## Personalization Playbook\n");

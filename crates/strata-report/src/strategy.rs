@@ -66,6 +66,53 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Drops `#` and `//` comments (outside strings) from rule text.
+fn strip_comments(s: &str) -> String {
+    s.lines()
+        .map(|line| {
+            let mut in_str = false;
+            let b = line.as_bytes();
+            let mut end = line.len();
+            for i in 0..b.len() {
+                match b[i] {
+                    b'"' => in_str = !in_str,
+                    b'#' if !in_str => {
+                        end = i;
+                        break;
+                    }
+                    b'/' if !in_str && b.get(i + 1) == Some(&b'/') => {
+                        end = i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            &line[..end]
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The text inside a segment's `conditions { ... }`, comments dropped.
+fn conditions_text(block: &str) -> Option<String> {
+    let at = block.find("conditions")?;
+    let open = at + block[at..].find('{')?;
+    let mut depth = 0usize;
+    for (i, c) in block[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(collapse(&strip_comments(&block[open + 1..open + i])));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 impl RuleBook {
     /// Reads the parts of a parsed rule file the report shows.
     pub fn from_rules(source: &str, file: &RuleFile, src: &str) -> RuleBook {
@@ -76,7 +123,11 @@ impl RuleBook {
             .map(|s| SegmentRule {
                 name: s.name.clone(),
                 family: s.family.as_ref().map(|f| f.value.clone()),
-                criteria: s.conditions.as_ref().map(|c| text(c.span())).unwrap_or_default(),
+                criteria: src
+                    .get(s.span.start..s.span.end)
+                    .and_then(conditions_text)
+                    .or_else(|| s.conditions.as_ref().map(|c| text(c.span())))
+                    .unwrap_or_default(),
                 action: s.action.as_ref().map(|a| a.value.clone()),
                 description: s.description.as_ref().map(|a| a.value.clone()),
                 refresh: s.refresh.as_ref().map(|a| a.value.clone()),
@@ -279,10 +330,19 @@ pub fn build(input: &Input, families: &[Coded]) -> Strategy {
             }
         }
     }
-    for f in &input.features {
-        if f.values.iter().all(|v| v.is_none_or(|x| x == 0.0)) {
-            gaps.push(format!("{} is zero or empty for every user: its events are missing from the export", f.name));
-        }
+    let empty: Vec<&str> = input
+        .features
+        .iter()
+        .filter(|f| f.values.iter().all(|v| v.is_none_or(|x| x == 0.0)))
+        .map(|f| f.name.as_str())
+        .collect();
+    if !empty.is_empty() {
+        gaps.push(format!(
+            "{} feature{} zero or empty for every user ({}): their events are missing from the export, or the data does not reach that far back",
+            empty.len(),
+            if empty.len() == 1 { " is" } else { "s are" },
+            empty.join(", ")
+        ));
     }
     let size_of = |family: Option<&str>, name: &str| -> usize {
         match family {
