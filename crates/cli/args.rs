@@ -305,8 +305,8 @@ pub struct RunArgs {
     /// Number of clusters, or `auto` (silhouette over --k-min..=--k-max).
     #[arg(long, default_value = "auto")]
     pub k: String,
-    /// Smallest k tried by `--k auto`.
-    #[arg(long, default_value_t = 2)]
+    /// Smallest k tried by `--k auto` (4: seed section 10, "start with 4-6 segments").
+    #[arg(long, default_value_t = 4)]
     pub k_min: usize,
     /// Largest k tried by `--k auto`.
     #[arg(long, default_value_t = 12)]

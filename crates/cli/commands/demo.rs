@@ -34,7 +34,7 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
             rules: Some(rules.clone()),
             algo: Algo::Kmeans,
             k: "auto".into(),
-            k_min: DEMO_K_MIN,
+            k_min: 4,
             k_max: 12,
             eps: "auto".into(),
             min_samples: 10,
@@ -56,7 +56,3 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
     }
     Ok(())
 }
-
-/// The demo tries k from 4 (seed section 10: "start with 4-6 segments"); a silhouette
-/// search from 2 picks the obvious active/inactive split on the sample.
-pub const DEMO_K_MIN: usize = 4;
