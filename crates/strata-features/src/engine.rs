@@ -117,16 +117,15 @@ impl Compiled {
     }
 }
 
-/// One worker's partial result.
+/// One snapshot's accumulators within a worker's partial result.
 #[derive(Debug, Default)]
-pub(crate) struct Partial {
-    pub cache: Caches,
+pub(crate) struct Snap {
     pub users: Vec<UserAcc>,
     pub counters: Vec<u32>,
     pub counts: Counts,
 }
 
-impl Partial {
+impl Snap {
     fn ensure(&mut self, n_users: usize, n_slots: usize) {
         if self.users.len() < n_users {
             self.users.resize_with(n_users, UserAcc::default);
@@ -134,7 +133,7 @@ impl Partial {
         }
     }
 
-    pub fn merge(&mut self, other: Partial, n_slots: usize, gap: i64) {
+    fn merge(&mut self, other: Snap, n_slots: usize, gap: i64) {
         self.ensure(other.users.len(), n_slots);
         for (i, u) in other.users.into_iter().enumerate() {
             if u.n > 0 || !u.sessions.is_empty() {
@@ -148,10 +147,31 @@ impl Partial {
     }
 }
 
+/// One worker's partial result: one [`Snap`] per as-of time of the scan.
+#[derive(Debug, Default)]
+pub(crate) struct Partial {
+    pub cache: Caches,
+    pub snaps: Vec<Snap>,
+}
+
+impl Partial {
+    fn new(snapshots: usize) -> Partial {
+        Partial { cache: Caches::default(), snaps: (0..snapshots).map(|_| Snap::default()).collect() }
+    }
+
+    pub fn merge(&mut self, other: Partial, n_slots: usize, gap: i64) {
+        for (a, b) in self.snaps.iter_mut().zip(other.snaps) {
+            a.merge(b, n_slots, gap);
+        }
+    }
+}
+
 pub(crate) struct Scan<'a> {
     pub source: &'a EventSource,
     pub compiled: &'a Compiled,
-    pub as_of: AsOf,
+    /// The as-of times: every event is folded into the snapshot of each one it
+    /// precedes, in this one pass.
+    pub as_ofs: Vec<AsOf>,
     pub gap_us: i64,
     pub shared: &'a Mutex<Interners>,
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
@@ -166,7 +186,7 @@ impl Scan<'_> {
         let results: Vec<Result<Partial, EngineError>> = (0..workers)
             .into_par_iter()
             .map(|_| {
-                let mut part = Partial::default();
+                let mut part = Partial::new(self.as_ofs.len());
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(rg) = groups.get(i) else { break };
@@ -181,7 +201,7 @@ impl Scan<'_> {
                 Ok(part)
             })
             .collect();
-        let mut total = Partial::default();
+        let mut total = Partial::new(self.as_ofs.len());
         for r in results {
             total.merge(r?, self.compiled.n_slots, self.gap_us);
         }
@@ -190,7 +210,9 @@ impl Scan<'_> {
 
     fn batch(&self, part: &mut Partial, b: &EventBatch) {
         let n = b.len();
-        part.counts.rows_read += n as u64;
+        for sn in &mut part.snaps {
+            sn.counts.rows_read += n as u64;
+        }
         // Resolve this batch's dictionaries to global codes under one lock each.
         let (user_ids, ev_info, feat_codes, acct_hash) = {
             let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,16 +277,19 @@ impl Scan<'_> {
         };
         let n_users = self.shared.lock().unwrap_or_else(|e| e.into_inner()).user_keys.len();
         let n_slots = self.compiled.n_slots;
-        part.ensure(n_users, n_slots);
+        for sn in &mut part.snaps {
+            sn.ensure(n_users, n_slots);
+        }
 
-        let t = self.as_of.0;
         let ts = &b.ts;
         let ev_keys = &b.event.keys;
-        let mut prev: Option<(u32, i64, i32, i32, u64)> = None;
+        let mut prev: Vec<Option<(u32, i64, i32, i32, u64)>> = vec![None; self.as_ofs.len()];
         let mut int_accounts: HashMap<i64, u64> = HashMap::default();
         for row in 0..n {
             if ts.is_null(row) {
-                part.counts.null_timestamp += 1;
+                for sn in &mut part.snaps {
+                    sn.counts.null_timestamp += 1;
+                }
                 continue;
             }
             let u = match &user_ids {
@@ -277,90 +302,86 @@ impl Scan<'_> {
                 UserIds::Rows(v) => v[row],
             };
             if u == u32::MAX {
-                part.counts.null_user += 1;
+                for sn in &mut part.snaps {
+                    sn.counts.null_user += 1;
+                }
                 continue;
             }
             let when = ts.value(row);
-            if when > t {
-                part.counts.after_as_of += 1;
-                continue;
-            }
-            let delta = t - when;
-            let day = delta / MICROS_PER_DAY;
-            let week = delta / MICROS_PER_WEEK;
-            let ui = u as usize;
-            let acc = &mut part.users[ui];
-            acc.touch(when, day);
-
+            // What the row is, computed once for every snapshot.
             let ek = if ev_keys.is_valid(row) { ev_keys.value(row) } else { -1 };
-            if ek >= 0 {
-                if let Some(info) = ev_info.get(ek as usize) {
+            let info = if ek >= 0 { ev_info.get(ek as usize) } else { None };
+            let mut fk = -1;
+            let mut feature = u32::MAX;
+            if let (Some(f), Some(codes)) = (&b.feature, &feat_codes) {
+                if f.keys.is_valid(row) {
+                    fk = f.keys.value(row);
+                    feature = codes.get(fk as usize).copied().unwrap_or(u32::MAX);
+                }
+            }
+            let sid = session_at(&b.session, row);
+            let sid_v = sid.unwrap_or(u64::MAX);
+            let revenue = b.revenue.as_ref().and_then(|rev| rev.nanos(row));
+            let account = b.account.as_ref().and_then(|a| match a {
+                KeyColumn::Dict(d) => d
+                    .keys
+                    .is_valid(row)
+                    .then(|| acct_hash.as_deref().and_then(|v| v.get(d.keys.value(row) as usize).copied().flatten()))
+                    .flatten(),
+                KeyColumn::Int(arr) => arr.is_valid(row).then(|| {
+                    let v = arr.value(row);
+                    *int_accounts.entry(v).or_insert_with(|| stable_hash(&v.to_string()))
+                }),
+            });
+            let ui = u as usize;
+            for (si, (sn, t)) in part.snaps.iter_mut().zip(&self.as_ofs).enumerate() {
+                if when > t.0 {
+                    sn.counts.after_as_of += 1;
+                    continue;
+                }
+                let delta = t.0 - when;
+                let day = delta / MICROS_PER_DAY;
+                let week = delta / MICROS_PER_WEEK;
+                let acc = &mut sn.users[ui];
+                acc.touch(when, day);
+                if let Some(info) = info {
                     acc.milestones |= info.milestones;
                     let base = ui * n_slots;
                     for &(slot, days) in &info.slots {
                         if day < days {
-                            part.counters[base + slot as usize] += 1;
+                            sn.counters[base + slot as usize] += 1;
                         }
                     }
                 }
-            }
-            for &(slot, days) in &self.compiled.any_slots {
-                if day < days {
-                    part.counters[ui * n_slots + slot as usize] += 1;
-                }
-            }
-            let mut fk = -1;
-            if let (Some(f), Some(codes)) = (&b.feature, &feat_codes) {
-                if f.keys.is_valid(row) {
-                    fk = f.keys.value(row);
-                    if let Some(&c) = codes.get(fk as usize) {
-                        if c != u32::MAX {
-                            acc.use_feature(c, day, week);
-                        }
+                for &(slot, days) in &self.compiled.any_slots {
+                    if day < days {
+                        sn.counters[ui * n_slots + slot as usize] += 1;
                     }
                 }
-            }
-            let mut sid_v = u64::MAX;
-            match session_at(&b.session, row) {
-                Some(sid) => {
-                    sid_v = sid;
-                    acc.add_to_id_session(sid, when)
+                if feature != u32::MAX {
+                    acc.use_feature(feature, day, week);
                 }
-                None => acc.add_to_sessions(when, self.gap_us),
-            }
-            if let Some(rev) = &b.revenue {
-                if let Some(v) = rev.nanos(row) {
+                match sid {
+                    Some(sid) => acc.add_to_id_session(sid, when),
+                    None => acc.add_to_sessions(when, self.gap_us),
+                }
+                if let Some(v) = revenue {
                     acc.revenue += v;
                     if day < 30 {
                         acc.revenue_30d += v;
                     }
                 }
-            }
-            if let Some(a) = &b.account {
-                let h = match a {
-                    KeyColumn::Dict(d) => d
-                        .keys
-                        .is_valid(row)
-                        .then(|| {
-                            acct_hash.as_deref().and_then(|v| v.get(d.keys.value(row) as usize).copied().flatten())
-                        })
-                        .flatten(),
-                    KeyColumn::Int(arr) => arr.is_valid(row).then(|| {
-                        let v = arr.value(row);
-                        *int_accounts.entry(v).or_insert_with(|| stable_hash(&v.to_string()))
-                    }),
-                };
-                if let Some(h) = h {
+                if let Some(h) = account {
                     let cand = (when, h);
                     acc.account = Some(acc.account.map_or(cand, |c| c.max(cand)));
                 }
+                // Duplicate rows: identical to the row just before in the same file.
+                let key = (u, when, ek, fk, sid_v);
+                if prev[si] == Some(key) {
+                    sn.counts.duplicate_rows += 1;
+                }
+                prev[si] = Some(key);
             }
-            // Duplicate rows: identical to the row just before in the same file.
-            let key = (u, when, ek, fk, sid_v);
-            if prev == Some(key) {
-                part.counts.duplicate_rows += 1;
-            }
-            prev = Some(key);
         }
         if !int_accounts.is_empty() {
             let mut g = self.shared.lock().unwrap_or_else(|e| e.into_inner());

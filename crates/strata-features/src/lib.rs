@@ -21,7 +21,7 @@ pub use plan::{Agg, AggId, Plan, PlanError, SIGNAL_COLUMNS};
 pub use quality::DataQuality;
 pub use table::{Column, FeatureTable};
 
-use engine::{Compiled, Interners, Partial, Scan};
+use engine::{Compiled, Interners, Scan};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -134,15 +134,14 @@ fn arrow_arith_max(a: &arrow_array::Int64Array) -> Option<i64> {
 
 /// Runs the engine.
 pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
-    let cfg = input.config;
-    // The default plan first, so its aggregates keep fixed ids; the caller's after.
-    let mut plan = Plan::default_features();
-    let mut caller_ids = Vec::with_capacity(input.plan.aggs().len());
-    for a in input.plan.aggs() {
-        // The caller's plan validated these already.
-        caller_ids.push(plan.add(a.clone()).map_or(0, |id| id.0));
-    }
-    let (as_of, as_of_source) = match input.as_of {
+    let (as_of, source) = resolve_as_of(&input)?;
+    let mut outs = compute_many(input, &[(as_of, source)])?;
+    outs.pop().ok_or(EngineError::NoAsOf)
+}
+
+/// The as-of time of `input` and where it came from.
+pub fn resolve_as_of(input: &Input<'_>) -> Result<(AsOf, &'static str), EngineError> {
+    Ok(match input.as_of {
         Some(t) => (t, "--as-of"),
         None => match latest_event_time(input.source)? {
             Some(t) => (AsOf(t), "latest event"),
@@ -151,190 +150,241 @@ pub fn compute(input: Input<'_>) -> Result<Output, EngineError> {
                 None => return Err(EngineError::NoAsOf),
             },
         },
-    };
+    })
+}
+
+/// Runs the engine for several as-of times in **one** pass over the events: each event
+/// is decoded once and folded into the accumulators of every snapshot it precedes.
+/// Returns one [`Output`] per as-of time, in the order given; each is exactly what
+/// [`compute`] gives for that time alone (`input.as_of` is ignored).
+pub fn compute_many(input: Input<'_>, as_ofs: &[(AsOf, &'static str)]) -> Result<Vec<Output>, EngineError> {
+    let cfg = input.config;
+    // The default plan first, so its aggregates keep fixed ids; the caller's after.
+    let mut plan = Plan::default_features();
+    let mut caller_ids = Vec::with_capacity(input.plan.aggs().len());
+    for a in input.plan.aggs() {
+        // The caller's plan validated these already.
+        caller_ids.push(plan.add(a.clone()).map_or(0, |id| id.0));
+    }
     let t0 = std::time::Instant::now();
-    let mut timings: Vec<(&'static str, f64)> = Vec::new();
     let compiled = Compiled::new(&plan, cfg);
     let shared = Mutex::new(Interners::default());
     let scan = Scan {
         source: input.source,
         compiled: &compiled,
-        as_of,
+        as_ofs: as_ofs.iter().map(|(t, _)| *t).collect(),
         gap_us: cfg.session_gap_secs * 1_000_000,
         shared: &shared,
         progress: input.progress,
     };
-    let mut part: Partial = scan.run()?;
-    timings.push(("scan", t0.elapsed().as_secs_f64()));
+    let part = scan.run()?;
+    let scan_secs = t0.elapsed().as_secs_f64();
     let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    let n_slots = compiled.n_slots;
-    part.users.resize_with(g.user_keys.len(), Default::default);
-    part.counters.resize(g.user_keys.len() * n_slots, 0);
-
-    let string_keys = match input.users {
-        Some(u) if !u.keys.is_empty() => {
-            let users_str = matches!(u.keys[0], UserKey::Str(_));
-            if !g.user_keys.is_empty() && users_str != input.source.string_users() {
-                let kind = |s: bool| if s { "a string" } else { "an integer" };
-                return Err(EngineError::KeyKinds {
-                    events: kind(input.source.string_users()),
-                    users: kind(users_str),
-                });
-            }
-            users_str
-        }
-        _ => input.source.string_users(),
-    };
-
-    // Who gets a row.
-    let mut q = DataQuality {
-        as_of: as_of.to_rfc3339(),
-        as_of_source: as_of_source.to_string(),
-        event_files: input.source.paths().iter().map(|p| p.display().to_string()).collect(),
-        ..DataQuality::default()
-    };
-    let mut out_users: Vec<OutUser> = Vec::new();
-    let mut in_table = vec![false; g.user_keys.len()];
-    let acc_index = |k: &UserKey| -> Option<usize> {
-        match k {
-            UserKey::Str(s) => g.user_str.get(s).map(|i| *i as usize),
-            UserKey::Int(i) => g.user_int.get(i).map(|i| *i as usize),
-        }
-    };
-    if let Some(u) = input.users {
-        q.users_files = u.paths.iter().map(|p| p.display().to_string()).collect();
-        q.users_rows_null_id = u.skipped_null_user;
-        for (i, k) in u.keys.iter().enumerate() {
-            let idx = acc_index(k);
-            if let Some(ix) = idx {
-                in_table[ix] = true;
-            }
-            let signup = u.signup[i];
-            if signup.is_some_and(|s| s > as_of.0) {
-                q.users_signing_up_after_as_of += 1;
-                q.events_before_signup += idx.map_or(0, |ix| part.users[ix].n);
-                continue;
-            }
-            if idx.is_none_or(|ix| part.users[ix].n == 0) {
-                q.users_without_events += 1;
-            }
-            out_users.push(OutUser { key: k.clone(), idx, signup, account: u.account[i].clone() });
-        }
+    let mut outs = Vec::with_capacity(as_ofs.len());
+    for (snap, (as_of, source)) in part.snaps.into_iter().zip(as_ofs) {
+        let ctx = Finish { input: &input, plan: &plan, compiled: &compiled, caller_ids: &caller_ids, g: &g };
+        outs.push(ctx.finish(snap, *as_of, source, scan_secs)?);
     }
-    for (ix, k) in g.user_keys.iter().enumerate() {
-        if !in_table[ix] && part.users[ix].n > 0 {
-            if input.users.is_some() {
-                q.users_missing_from_users_table += 1;
-            }
-            out_users.push(OutUser { key: k.clone(), idx: Some(ix), signup: None, account: None });
-        }
-    }
-    out_users.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    Ok(outs)
+}
 
-    timings.push(("who", t0.elapsed().as_secs_f64()));
-    // The feature catalog.
-    let mut in_catalog = vec![false; g.feature_names.len()];
-    let mut seen = vec![false; g.feature_names.len()];
-    for a in &part.users {
-        for f in &a.features {
-            seen[f.code as usize] = true;
-        }
-    }
-    q.features_seen = seen.iter().filter(|s| **s).count() as u64;
-    let catalog_size = match &cfg.catalog {
-        Some(cat) => {
-            for (i, name) in g.feature_names.iter().enumerate() {
-                in_catalog[i] = cat.binary_search_by(|c| c.as_str().cmp(name)).is_ok();
-            }
-            cat.len()
-        }
-        None => {
-            in_catalog.copy_from_slice(&seen);
-            q.features_seen as usize
-        }
-    };
-    q.catalog_size = catalog_size as u64;
-    for c in ["session_id", "feature", "account_id", "revenue"] {
-        if !input.source.has_column(c) {
-            q.missing_optional_columns.push(c.to_string());
-        }
-    }
+struct Finish<'a, 'i> {
+    input: &'a Input<'i>,
+    plan: &'a Plan,
+    compiled: &'a Compiled,
+    caller_ids: &'a [usize],
+    g: &'a Interners,
+}
 
-    let ctx = finalize::RowCtx {
-        t: as_of,
-        plan: &plan,
-        compiled: &compiled,
-        cfg,
-        in_catalog: &in_catalog,
-        catalog_size,
-        has_revenue: input.source.has_column("revenue"),
-        slots: std::iter::once(("*", 28))
-            .chain(std::iter::once(("*", 7)))
-            .chain(plan::SIGNAL_COLUMNS.iter().map(|(_, k, d)| (*k, *d)))
-            .filter_map(|(k, d)| finalize::slot_for(&plan, &compiled, k, d).map(|s| (k, d, s)))
-            .collect(),
-    };
-    let empty = acc::UserAcc::default();
-    let zero = vec![0u32; n_slots];
-    let rows: Vec<finalize::Row> = out_users
-        .par_iter()
-        .map(|u| match u.idx {
-            Some(ix) => {
-                let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
-                finalize::row(&ctx, &part.users[ix], c, u.signup)
-            }
-            None => finalize::row(&ctx, &empty, &zero, u.signup),
-        })
-        .collect();
+impl Finish<'_, '_> {
+    /// Turns one snapshot's accumulators into its feature table.
+    fn finish(
+        &self,
+        mut part: engine::Snap,
+        as_of: AsOf,
+        as_of_source: &str,
+        scan_secs: f64,
+    ) -> Result<Output, EngineError> {
+        let Finish { input, plan, compiled, caller_ids, g } = *self;
+        let input = *input;
+        let cfg = input.config;
+        let t0 = std::time::Instant::now() - std::time::Duration::from_secs_f64(scan_secs);
+        let mut timings: Vec<(&'static str, f64)> = vec![("scan", scan_secs)];
+        let n_slots = compiled.n_slots;
+        part.users.resize_with(g.user_keys.len(), Default::default);
+        part.counters.resize(g.user_keys.len() * n_slots, 0);
 
-    timings.push(("rows", t0.elapsed().as_secs_f64()));
-    // Accounts: the users table's, else the account of the user's latest event.
-    let accounts: Vec<Option<String>> = out_users
-        .iter()
-        .map(|u| {
-            u.account.clone().or_else(|| {
-                u.idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| s.to_string())
+        let string_keys = match input.users {
+            Some(u) if !u.keys.is_empty() => {
+                let users_str = matches!(u.keys[0], UserKey::Str(_));
+                if !g.user_keys.is_empty() && users_str != input.source.string_users() {
+                    let kind = |s: bool| if s { "a string" } else { "an integer" };
+                    return Err(EngineError::KeyKinds {
+                        events: kind(input.source.string_users()),
+                        users: kind(users_str),
+                    });
+                }
+                users_str
+            }
+            _ => input.source.string_users(),
+        };
+
+        // Who gets a row.
+        let mut q = DataQuality {
+            as_of: as_of.to_rfc3339(),
+            as_of_source: as_of_source.to_string(),
+            event_files: input.source.paths().iter().map(|p| p.display().to_string()).collect(),
+            ..DataQuality::default()
+        };
+        let mut out_users: Vec<OutUser> = Vec::new();
+        let mut in_table = vec![false; g.user_keys.len()];
+        let acc_index = |k: &UserKey| -> Option<usize> {
+            match k {
+                UserKey::Str(s) => g.user_str.get(s).map(|i| *i as usize),
+                UserKey::Int(i) => g.user_int.get(i).map(|i| *i as usize),
+            }
+        };
+        if let Some(u) = input.users {
+            q.users_files = u.paths.iter().map(|p| p.display().to_string()).collect();
+            q.users_rows_null_id = u.skipped_null_user;
+            for (i, k) in u.keys.iter().enumerate() {
+                let idx = acc_index(k);
+                if let Some(ix) = idx {
+                    in_table[ix] = true;
+                }
+                let signup = u.signup[i];
+                if signup.is_some_and(|s| s > as_of.0) {
+                    q.users_signing_up_after_as_of += 1;
+                    q.events_before_signup += idx.map_or(0, |ix| part.users[ix].n);
+                    continue;
+                }
+                if idx.is_none_or(|ix| part.users[ix].n == 0) {
+                    q.users_without_events += 1;
+                }
+                out_users.push(OutUser { key: k.clone(), idx, signup, account: u.account[i].clone() });
+            }
+        }
+        for (ix, k) in g.user_keys.iter().enumerate() {
+            if !in_table[ix] && part.users[ix].n > 0 {
+                if input.users.is_some() {
+                    q.users_missing_from_users_table += 1;
+                }
+                out_users.push(OutUser { key: k.clone(), idx: Some(ix), signup: None, account: None });
+            }
+        }
+        out_users.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+
+        timings.push(("who", t0.elapsed().as_secs_f64()));
+        // The feature catalog.
+        let mut in_catalog = vec![false; g.feature_names.len()];
+        let mut seen = vec![false; g.feature_names.len()];
+        for a in &part.users {
+            for f in &a.features {
+                seen[f.code as usize] = true;
+            }
+        }
+        q.features_seen = seen.iter().filter(|s| **s).count() as u64;
+        let catalog_size = match &cfg.catalog {
+            Some(cat) => {
+                for (i, name) in g.feature_names.iter().enumerate() {
+                    in_catalog[i] = cat.binary_search_by(|c| c.as_str().cmp(name)).is_ok();
+                }
+                cat.len()
+            }
+            None => {
+                in_catalog.copy_from_slice(&seen);
+                q.features_seen as usize
+            }
+        };
+        q.catalog_size = catalog_size as u64;
+        for c in ["session_id", "feature", "account_id", "revenue"] {
+            if !input.source.has_column(c) {
+                q.missing_optional_columns.push(c.to_string());
+            }
+        }
+
+        let ctx = finalize::RowCtx {
+            t: as_of,
+            plan,
+            compiled,
+            cfg,
+            in_catalog: &in_catalog,
+            catalog_size,
+            has_revenue: input.source.has_column("revenue"),
+            slots: std::iter::once(("*", 28))
+                .chain(std::iter::once(("*", 7)))
+                .chain(plan::SIGNAL_COLUMNS.iter().map(|(_, k, d)| (*k, *d)))
+                .filter_map(|(k, d)| finalize::slot_for(plan, compiled, k, d).map(|s| (k, d, s)))
+                .collect(),
+        };
+        let empty = acc::UserAcc::default();
+        let zero = vec![0u32; n_slots];
+        let rows: Vec<finalize::Row> = out_users
+            .par_iter()
+            .map(|u| match u.idx {
+                Some(ix) => {
+                    let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
+                    finalize::row(&ctx, &part.users[ix], c, u.signup)
+                }
+                None => finalize::row(&ctx, &empty, &zero, u.signup),
             })
-        })
-        .collect();
-    let mut per_account: HashMap<&str, [i64; 3]> = HashMap::new();
-    for (r, a) in rows.iter().zip(&accounts) {
-        if let Some(a) = a {
-            let e = per_account.entry(a.as_str()).or_insert([0; 3]);
-            e[0] += 1;
-            let since = r.floats[3];
-            if since.is_some_and(|d| d < 7.0) {
-                e[1] += 1;
-            }
-            if since.is_some_and(|d| d < 30.0) {
-                e[2] += 1;
+            .collect();
+
+        timings.push(("rows", t0.elapsed().as_secs_f64()));
+        // Accounts: the users table's, else the account of the user's latest event.
+        let accounts: Vec<Option<String>> = out_users
+            .iter()
+            .map(|u| {
+                u.account.clone().or_else(|| {
+                    u.idx
+                        .and_then(|ix| part.users[ix].account)
+                        .and_then(|(_, h)| g.accounts.get(&h))
+                        .map(|s| s.to_string())
+                })
+            })
+            .collect();
+        let mut per_account: HashMap<&str, [i64; 3]> = HashMap::new();
+        for (r, a) in rows.iter().zip(&accounts) {
+            if let Some(a) = a {
+                let e = per_account.entry(a.as_str()).or_insert([0; 3]);
+                e[0] += 1;
+                let since = r.floats[3];
+                if since.is_some_and(|d| d < 7.0) {
+                    e[1] += 1;
+                }
+                if since.is_some_and(|d| d < 30.0) {
+                    e[2] += 1;
+                }
             }
         }
-    }
-    let account_users: Vec<[Option<i64>; 3]> = accounts
-        .iter()
-        .map(|a| match a.as_deref().and_then(|a| per_account.get(a)) {
-            Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
-            None => [None; 3],
-        })
-        .collect();
+        let account_users: Vec<[Option<i64>; 3]> = accounts
+            .iter()
+            .map(|a| match a.as_deref().and_then(|a| per_account.get(a)) {
+                Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
+                None => [None; 3],
+            })
+            .collect();
 
-    let columns = finalize::columns(&rows, &accounts, &account_users);
-    timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
-    let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| rows.iter().map(|r| r.aggs[id]).collect()).collect();
-    let c = &part.counts;
-    q.rows_read = c.rows_read;
-    q.rows_skipped =
-        quality::Skipped { null_user_id: c.null_user, null_timestamp: c.null_timestamp, after_as_of: c.after_as_of };
-    q.rows_used = c.rows_read - c.null_user - c.null_timestamp - c.after_as_of;
-    q.duplicate_rows = c.duplicate_rows;
-    q.users_out = out_users.len() as u64;
-    let _ = MICROS_PER_DAY;
-    Ok(Output {
-        as_of,
-        table: FeatureTable { keys: out_users.into_iter().map(|u| u.key).collect(), string_keys, columns },
-        aggs,
-        quality: q,
-        timings,
-    })
+        let columns = finalize::columns(&rows, &accounts, &account_users);
+        timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
+        let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| rows.iter().map(|r| r.aggs[id]).collect()).collect();
+        let c = &part.counts;
+        q.rows_read = c.rows_read;
+        q.rows_skipped = quality::Skipped {
+            null_user_id: c.null_user,
+            null_timestamp: c.null_timestamp,
+            after_as_of: c.after_as_of,
+        };
+        q.rows_used = c.rows_read - c.null_user - c.null_timestamp - c.after_as_of;
+        q.duplicate_rows = c.duplicate_rows;
+        q.users_out = out_users.len() as u64;
+        let _ = MICROS_PER_DAY;
+        Ok(Output {
+            as_of,
+            table: FeatureTable { keys: out_users.into_iter().map(|u| u.key).collect(), string_keys, columns },
+            aggs,
+            quality: q,
+            timings,
+        })
+    }
 }
