@@ -117,6 +117,9 @@ impl Compiled {
     }
 }
 
+/// What makes a row a duplicate of the row before it: user, time, event, feature, session.
+type RowKey = (u32, i64, i32, i32, u64);
+
 /// One snapshot's accumulators within a worker's partial result.
 #[derive(Debug, Default)]
 pub(crate) struct Snap {
@@ -283,7 +286,7 @@ impl Scan<'_> {
 
         let ts = &b.ts;
         let ev_keys = &b.event.keys;
-        let mut prev: Vec<Option<(u32, i64, i32, i32, u64)>> = vec![None; self.as_ofs.len()];
+        let mut prev: Vec<Option<RowKey>> = vec![None; self.as_ofs.len()];
         let mut int_accounts: HashMap<i64, u64> = HashMap::default();
         for row in 0..n {
             if ts.is_null(row) {
