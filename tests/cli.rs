@@ -1082,3 +1082,88 @@ fn discover_and_assign_are_deterministic_and_refuse_bad_settings() {
         bad_input(&o, &[needle], &out);
     }
 }
+
+#[test]
+fn snapshots_count_transitions_and_membership_changes_on_a_hand_made_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let t1 = T - 10 * DAY;
+    // a: active at both; b: active, then idle; c: churned at both; d: new, then active;
+    // e: idle, then churned (30 days without activity at T).
+    let ev = events(
+        &dir.path().join("events.parquet"),
+        &[Some("a"), Some("a"), Some("b"), Some("c"), Some("d"), Some("e")],
+        &[Some(t1 - DAY), Some(T), Some(t1 - DAY), Some(t1 - 40 * DAY), Some(T - 2 * DAY), Some(t1 - 20 * DAY)],
+        &["x", "x", "x", "x", "x", "x"],
+    );
+    let rules = dir.path().join("usage.rules");
+    std::fs::write(
+        &rules,
+        "segment \"Active\" {\n conditions { sessions_7d >= 1 }\n family: \"Usage\"\n}\n\
+         segment \"Idle\" {\n conditions { sessions_7d == 0 }\n family: \"Usage\"\n}\n",
+    )
+    .unwrap();
+    let out = dir.path().join("snap");
+    let iso = |t: i64| {
+        let secs = t / 1_000_000;
+        let (y, m, d) = strata_core::time::civil_from_days(secs.div_euclid(86_400));
+        let s = secs.rem_euclid(86_400);
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    };
+    let o = strata(&[
+        "snapshots",
+        "--events",
+        ev.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+        "--as-of",
+        &iso(t1),
+        "--as-of",
+        &iso(T),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let b = &read_batches(&out.join("transitions.parquet"))[0];
+    let col = |i: usize| b.column(i).as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let (fam, from, to) = (col(0), col(3), col(4));
+    let users = b.column(5).as_any().downcast_ref::<Int64Array>().unwrap();
+    let share = b.column(6).as_any().downcast_ref::<Float64Array>().unwrap();
+    let mut got: Vec<(String, String, i64, f64)> = (0..b.num_rows())
+        .map(|i| {
+            assert_eq!(fam.value(i), "Usage");
+            (from.value(i).to_string(), to.value(i).to_string(), users.value(i), share.value(i))
+        })
+        .collect();
+    got.sort_by(|x, y| (x.0.as_str(), x.1.as_str()).cmp(&(y.0.as_str(), y.1.as_str())));
+    let want = vec![
+        ("Active", "Active", 1, 0.5),
+        ("Active", "Idle", 1, 0.5),
+        ("Idle", "churned", 1, 1.0),
+        ("churned", "churned", 1, 1.0),
+        ("new", "Active", 1, 1.0),
+    ];
+    let want: Vec<(String, String, i64, f64)> =
+        want.into_iter().map(|(a, b, c, d)| (a.to_string(), b.to_string(), c, d)).collect();
+    assert_eq!(got, want);
+    let c = &read_batches(&out.join("membership_changes.parquet"))[0];
+    let s = |i: usize| c.column(i).as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let (user, seg, change) = (s(0), s(4), s(5));
+    let mut rows: Vec<String> =
+        (0..c.num_rows()).map(|i| format!("{} {} {}", user.value(i), change.value(i), seg.value(i))).collect();
+    rows.sort();
+    assert_eq!(rows, ["b entered Idle", "b left Active", "d entered Active", "e entered churned", "e left Idle"]);
+    // A time outside the data: exit 2, saying what the data covers.
+    let o = strata(&[
+        "snapshots",
+        "--events",
+        ev.to_str().unwrap(),
+        "--as-of",
+        "1990-01-01T00:00:00Z",
+        "--as-of",
+        &iso(T),
+        "--out",
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the events cover"), "{}", stderr(&o));
+}

@@ -35,6 +35,9 @@ pub enum Command {
     Report(ReportArgs),
     /// Features, segments, clusters and the report in one go, reading the events once.
     Run(RunArgs),
+    /// Segments at several as-of times in one pass over the events; transitions between
+    /// consecutive snapshots and the users entering and leaving each segment.
+    Snapshots(SnapshotsArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -326,4 +329,39 @@ pub struct RunArgs {
     /// The output folder.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+/// `strata snapshots`.
+#[derive(Debug, Args)]
+pub struct SnapshotsArgs {
+    /// Product events: a Parquet file, a folder or a glob.
+    #[arg(long)]
+    pub events: String,
+    /// Users table (signup, plan, ...).
+    #[arg(long)]
+    pub users: Option<String>,
+    /// strata.toml.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Rule file (default: the built-in rules).
+    #[arg(long)]
+    pub rules: Option<std::path::PathBuf>,
+    /// A snapshot time (RFC 3339); repeat for each snapshot.
+    #[arg(long = "as-of")]
+    pub as_of: Vec<String>,
+    /// Snapshots every interval (`7d`, `2w`, `12h`), counted back from --to.
+    #[arg(long)]
+    pub every: Option<String>,
+    /// First snapshot no earlier than this (default: the first event).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last snapshot (default: the latest event).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Days without activity after which a user counts as churned.
+    #[arg(long, default_value_t = 30)]
+    pub churn_days: u32,
+    /// The output folder.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
 }

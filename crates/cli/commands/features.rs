@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use strata_core::{AsOf, Config};
-use strata_features::{compute, Input, Output, Plan};
+use strata_features::{Input, Output, Plan};
 use strata_io::{
     check_output_path, discover, read_users, write_atomic, write_parquet_atomic, EventColumns, EventSource,
 };
@@ -42,12 +42,34 @@ pub struct EngineRun {
 /// Reads the inputs, runs the engine with `plan`, and returns its output; writes
 /// nothing.
 pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Result<EngineRun, Failure> {
-    let cfg = load_config(a)?;
     let as_of = a
         .as_of
         .as_deref()
         .map(|s| AsOf::parse_rfc3339(s).map_err(|e| Failure::Input(format!("--as-of: {e}"))))
         .transpose()?;
+    let pick = |source: &EventSource, users: Option<&strata_io::UsersTable>, cfg: &Config| {
+        let input = Input { source, users, config: cfg, as_of, plan, progress: None };
+        Ok(vec![strata_features::resolve_as_of(&input)?])
+    };
+    let (mut outs, users, config) = engine_many(a, plan, outputs, quiet, &pick)?;
+    let out = outs.pop().ok_or_else(|| Failure::Internal("the engine returned no snapshot".into()))?;
+    Ok(EngineRun { out, users, config })
+}
+
+/// Chooses the as-of times once the events are open.
+pub type PickTimes<'a> =
+    dyn Fn(&EventSource, Option<&strata_io::UsersTable>, &Config) -> Result<Vec<(AsOf, &'static str)>, Failure> + 'a;
+
+/// Reads the inputs and runs the engine once for every as-of time `pick` chooses, in a
+/// single pass over the events; writes nothing.
+pub fn engine_many(
+    a: &InputArgs,
+    plan: &Plan,
+    outputs: &[&Path],
+    quiet: bool,
+    pick: &PickTimes<'_>,
+) -> Result<(Vec<Output>, Option<strata_io::UsersTable>, Config), Failure> {
+    let cfg = load_config(a)?;
     let Some(events) = a.events.as_deref() else {
         return Err(Failure::Input("--events is required: the product events (Parquet file, folder or glob)".into()));
     };
@@ -67,6 +89,7 @@ pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Res
     if std::env::var_os("STRATA_TRACE").is_some() {
         eprintln!("trace: users table {:.3} s", t0.elapsed().as_secs_f64());
     }
+    let times = pick(&source, users.as_ref(), &cfg)?;
     let bar = if quiet || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -79,15 +102,18 @@ pub fn engine(a: &InputArgs, plan: &Plan, outputs: &[&Path], quiet: bool) -> Res
         b
     };
     let tick = |n: u64| bar.inc(n);
-    let out =
-        compute(Input { source: &source, users: users.as_ref(), config: &cfg, as_of, plan, progress: Some(&tick) })?;
+    let input =
+        Input { source: &source, users: users.as_ref(), config: &cfg, as_of: None, plan, progress: Some(&tick) };
+    let outs = strata_features::compute_many(input, &times)?;
     bar.finish_and_clear();
     if std::env::var_os("STRATA_TRACE").is_some() {
-        for (phase, secs) in &out.timings {
-            eprintln!("trace: {phase} done at {secs:.3} s");
+        for out in &outs {
+            for (phase, secs) in &out.timings {
+                eprintln!("trace: {} {phase} done at {secs:.3} s", out.as_of.to_rfc3339());
+            }
         }
     }
-    Ok(EngineRun { out, users, config: cfg })
+    Ok((outs, users, cfg))
 }
 
 /// Writes the feature table and its quality summary.

@@ -9,6 +9,7 @@ mod report;
 mod rules;
 mod run;
 mod segment;
+mod snapshots;
 
 use crate::args::{Cli, Command};
 use crate::Failure;
@@ -26,5 +27,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Segment(a) => segment::run(a, quiet),
         Command::Report(a) => report::run(a, quiet).map(|_| ()),
         Command::Run(a) => run::run(a, quiet).map(|_| ()),
+        Command::Snapshots(a) => snapshots::run(a, quiet),
     }
 }

@@ -127,6 +127,31 @@ pub fn latest_event_time(source: &EventSource) -> Result<Option<i64>, EngineErro
     Ok(maxes?.into_iter().flatten().max())
 }
 
+/// The earliest and latest event timestamps: row-group statistics where they are
+/// exact, else a pass over the timestamp column alone.
+pub fn event_time_range(source: &EventSource) -> Result<Option<(i64, i64)>, EngineError> {
+    let groups = source.row_groups();
+    let ranges: Result<Vec<Option<(i64, i64)>>, IoError> = groups
+        .par_iter()
+        .map(|rg| {
+            if let (Some(lo), Some(hi)) = (source.row_group_min_ts(*rg), source.row_group_max_ts(*rg)) {
+                return Ok(Some((lo, hi)));
+            }
+            let mut best: Option<(i64, i64)> = None;
+            source.read_row_group_ts(*rg, |ts| {
+                use arrow_array::Array;
+                for i in (0..ts.len()).filter(|i| ts.is_valid(*i)) {
+                    let v = ts.value(i);
+                    best = Some(best.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+                }
+                Ok(())
+            })?;
+            Ok(best)
+        })
+        .collect();
+    Ok(ranges?.into_iter().flatten().reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))))
+}
+
 fn arrow_arith_max(a: &arrow_array::Int64Array) -> Option<i64> {
     use arrow_array::Array;
     (0..a.len()).filter(|i| a.is_valid(*i)).map(|i| a.value(i)).max()

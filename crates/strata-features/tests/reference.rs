@@ -232,10 +232,7 @@ fn check_snapshots(rows: &[Ev], days_back: &[i64]) -> Result<(), TestCaseError> 
         let one = compute(Input { as_of: Some(*t), ..input }).unwrap();
         prop_assert_eq!(&got.table.keys, &one.table.keys);
         prop_assert_eq!(format!("{:?}", got.table.columns), format!("{:?}", one.table.columns));
-        prop_assert_eq!(
-            serde_json::to_string(&got.quality).unwrap(),
-            serde_json::to_string(&one.quality).unwrap()
-        );
+        prop_assert_eq!(serde_json::to_string(&got.quality).unwrap(), serde_json::to_string(&one.quality).unwrap());
     }
     Ok(())
 }

@@ -261,16 +261,30 @@ impl EventSource {
 
     /// The latest timestamp of a row group from its statistics, when they are exact.
     pub fn row_group_max_ts(&self, rg: RowGroupRef) -> Option<i64> {
+        self.row_group_ts_stat(rg, true)
+    }
+
+    /// The smallest timestamp of a row group, in microseconds, when its statistics
+    /// hold it exactly.
+    pub fn row_group_min_ts(&self, rg: RowGroupRef) -> Option<i64> {
+        self.row_group_ts_stat(rg, false)
+    }
+
+    fn row_group_ts_stat(&self, rg: RowGroupRef, max: bool) -> Option<i64> {
         let f = &self.files[rg.file];
         let schema = f.meta.schema();
         let conv = StatisticsConverter::try_new(&f.ts_name, schema, f.meta.parquet_schema()).ok()?;
         let md = f.meta.metadata().row_group(rg.row_group);
         let col_idx = conv.parquet_column_index()?;
         let stats = md.column(col_idx).statistics()?;
-        if !stats.max_is_exact() {
+        if (max && !stats.max_is_exact()) || (!max && !stats.min_is_exact()) {
             return None;
         }
-        let arr = conv.row_group_maxes(std::iter::once(md)).ok()?;
+        let arr = if max {
+            conv.row_group_maxes(std::iter::once(md)).ok()?
+        } else {
+            conv.row_group_mins(std::iter::once(md)).ok()?
+        };
         let micros = to_micros(&arr).ok()?;
         if micros.is_null(0) {
             return None;
