@@ -1167,3 +1167,86 @@ fn snapshots_count_transitions_and_membership_changes_on_a_hand_made_set() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("the events cover"), "{}", stderr(&o));
 }
+
+#[test]
+fn outcomes_after_a_snapshot_on_a_hand_made_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let ts0 = T - 10 * DAY;
+    // a: active before and 2 days after; b: only before; c: pays 10 a day after (its
+    // first revenue); d: back only 10 days later, past the 5-day horizon.
+    let rows: Vec<(&str, i64, &str, Option<f64>)> = vec![
+        ("a", ts0 - DAY, "x", None),
+        ("a", ts0 + 2 * DAY, "x", None),
+        ("b", ts0 - DAY, "x", None),
+        ("c", ts0 - 2 * DAY, "x", None),
+        ("c", ts0 + DAY, "payment", Some(10.0)),
+        ("d", ts0 - 3 * DAY, "x", None),
+        ("d", T, "x", None),
+    ];
+    let ev = write(
+        &dir.path().join("events.parquet"),
+        vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), false),
+            Field::new("event", DataType::Utf8, false),
+            Field::new("revenue", DataType::Float64, true),
+        ],
+        vec![
+            Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+            Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())),
+            Arc::new(StringArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(rows.iter().map(|r| r.3).collect::<Vec<_>>())),
+        ],
+    );
+    let secs = ts0 / 1_000_000;
+    let (y, m, d) = strata_core::time::civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    let iso = format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60);
+    // The default rules read usage.percentage_of_limit from the users table.
+    let users = write(
+        &dir.path().join("users.parquet"),
+        vec![Field::new("user_id", DataType::Utf8, false), Field::new("usage_pct", DataType::Float64, true)],
+        vec![Arc::new(StringArray::from(vec!["a", "b", "c", "d"])), Arc::new(Float64Array::from(vec![None; 4]))],
+    );
+    let out = dir.path().join("out");
+    let o = strata(&[
+        "outcomes",
+        "--events",
+        ev.to_str().unwrap(),
+        "--users",
+        users.to_str().unwrap(),
+        "--as-of",
+        &iso,
+        "--horizon",
+        "5d",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("outcomes.json")).unwrap()).unwrap();
+    let all = &j["segments"][0];
+    assert_eq!(all["segment"], "all users");
+    assert_eq!(all["users"], 4);
+    assert_eq!(all["retention"].as_f64(), Some(0.5));
+    assert_eq!(all["paid_conversion"].as_f64(), Some(0.25));
+    assert_eq!(all["avg_revenue"].as_f64(), Some(2.5));
+    assert!(j["backtests"].as_array().unwrap().iter().any(|b| b["score"] == "churn_risk"));
+    let _ = read_batches(&out.join("outcomes_by_segment.parquet"));
+    // A horizon the data does not cover: exit 2 with the span.
+    let o = strata(&[
+        "outcomes",
+        "--events",
+        ev.to_str().unwrap(),
+        "--users",
+        users.to_str().unwrap(),
+        "--as-of",
+        &iso,
+        "--horizon",
+        "30d",
+        "--out",
+        dir.path().join("o2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the events cover"), "{}", stderr(&o));
+}

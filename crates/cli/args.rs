@@ -38,6 +38,9 @@ pub enum Command {
     /// Segments at several as-of times in one pass over the events; transitions between
     /// consecutive snapshots and the users entering and leaving each segment.
     Snapshots(SnapshotsArgs),
+    /// What happened after a snapshot: retention, paid conversion, revenue and an LTV
+    /// proxy per segment, and backtests of the scores (AUC, lift by tier).
+    Outcomes(OutcomesArgs),
     /// Work with rule files (segments written like the seed's section 6.1).
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -361,6 +364,32 @@ pub struct SnapshotsArgs {
     /// Days without activity after which a user counts as churned.
     #[arg(long, default_value_t = 30)]
     pub churn_days: u32,
+    /// The output folder.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+/// `strata outcomes`.
+#[derive(Debug, Args)]
+pub struct OutcomesArgs {
+    /// Product events: a Parquet file, a folder or a glob.
+    #[arg(long)]
+    pub events: String,
+    /// Users table.
+    #[arg(long)]
+    pub users: Option<String>,
+    /// strata.toml.
+    #[arg(long)]
+    pub config: Option<std::path::PathBuf>,
+    /// Rule file (default: the built-in rules).
+    #[arg(long)]
+    pub rules: Option<std::path::PathBuf>,
+    /// The snapshot time T (RFC 3339); the data must reach T + horizon.
+    #[arg(long = "as-of")]
+    pub as_of: String,
+    /// The horizon H after T (`30d`, `4w`).
+    #[arg(long, default_value = "30d")]
+    pub horizon: String,
     /// The output folder.
     #[arg(long)]
     pub out: std::path::PathBuf,

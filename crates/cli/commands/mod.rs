@@ -5,6 +5,7 @@ mod discover;
 mod features;
 mod frame;
 mod generate;
+mod outcomes;
 mod report;
 mod rules;
 mod run;
@@ -28,5 +29,6 @@ pub fn run(cli: Cli) -> Result<(), Failure> {
         Command::Report(a) => report::run(a, quiet).map(|_| ()),
         Command::Run(a) => run::run(a, quiet).map(|_| ()),
         Command::Snapshots(a) => snapshots::run(a, quiet),
+        Command::Outcomes(a) => outcomes::run(a, quiet),
     }
 }

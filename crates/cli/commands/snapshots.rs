@@ -20,7 +20,7 @@ pub const NEW: &str = "new";
 pub const CHURNED: &str = "churned";
 
 /// `7d`, `2w`, `12h` in microseconds.
-fn parse_every(s: &str) -> Result<i64, Failure> {
+pub fn parse_every(s: &str) -> Result<i64, Failure> {
     let bad = || Failure::Input(format!("--every '{s}': give a number and a unit, like 7d, 2w or 12h"));
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?);
     let n: i64 = num.parse().map_err(|_| bad())?;

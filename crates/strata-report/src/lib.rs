@@ -12,6 +12,7 @@ pub mod compare;
 pub mod html;
 pub mod learn;
 pub mod markdown;
+pub mod outcomes;
 pub mod stats;
 pub mod strategy;
 

@@ -152,3 +152,37 @@ proptest! {
         prop_assert!(s.purity > 0.0 && s.purity <= 1.0);
     }
 }
+
+#[test]
+fn auc_known_values() {
+    use strata_report::outcomes::auc;
+    // sklearn.metrics.roc_auc_score([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == 0.75
+    assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), Some(0.75));
+    // Ties count half.
+    assert_eq!(auc(&[1.0, 1.0, 2.0, 2.0], &[false, true, false, true]), Some(0.5));
+    assert_eq!(auc(&[3.0, 1.0], &[true, false]), Some(1.0));
+    assert_eq!(auc(&[1.0, 2.0], &[true, true]), None);
+}
+
+proptest! {
+    #[test]
+    fn auc_matches_pair_counting(pairs in proptest::collection::vec((0u8..6, proptest::bool::ANY), 2..50)) {
+        let scores: Vec<f64> = pairs.iter().map(|p| f64::from(p.0)).collect();
+        let labels: Vec<bool> = pairs.iter().map(|p| p.1).collect();
+        let (mut wins, mut total) = (0.0, 0.0);
+        for i in 0..scores.len() {
+            for j in 0..scores.len() {
+                if labels[i] && !labels[j] {
+                    total += 1.0;
+                    wins += if scores[i] > scores[j] { 1.0 } else if scores[i] == scores[j] { 0.5 } else { 0.0 };
+                }
+            }
+        }
+        let got = strata_report::outcomes::auc(&scores, &labels);
+        if total == 0.0 {
+            prop_assert_eq!(got, None);
+        } else {
+            prop_assert!((got.unwrap() - wins / total).abs() < 1e-12);
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! `strata outcomes`: what happened after a snapshot. Segments and scores at `T`, and
+//! activity and revenue in `(T, T + H]`, from one pass over the events (snapshots at
+//! `T - H`, `T` and `T + H`): retention, paid conversion, revenue and an LTV proxy per
+//! segment (seed 9.1), and backtests of the scores (AUC and lift by tier).
+
+use super::frame::{build_table, Frame};
+use crate::args::{InputArgs, OutcomesArgs};
+use crate::Failure;
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use std::collections::HashMap;
+use std::sync::Arc;
+use strata_core::{AsOf, MICROS_PER_DAY};
+use strata_features::Plan;
+use strata_report::outcomes::{backtest, group, GroupOutcome, UserOutcome};
+use strata_rules::Column;
+
+fn num(frame: &Frame, name: &str) -> Vec<f64> {
+    match frame.feature(name) {
+        Some(Column::Num(v)) => v,
+        _ => vec![f64::NAN; frame.rows()],
+    }
+}
+
+pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
+    let (shown, program) = super::rules::load_program(a.rules.as_deref())?;
+    let h = super::snapshots::parse_every(&a.horizon)?;
+    let horizon_days = h as f64 / MICROS_PER_DAY as f64;
+    let t = AsOf::parse_rfc3339(&a.as_of).map_err(|e| Failure::Input(format!("--as-of '{}': {e}", a.as_of)))?.0;
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| Failure::Input(format!("cannot create output folder {}: {e}", a.out.display())))?;
+    let json_path = a.out.join("outcomes.json");
+    let pq_path = a.out.join("outcomes_by_segment.parquet");
+    let input = InputArgs {
+        events: Some(a.events.clone()),
+        users: a.users.clone(),
+        as_of: None,
+        config: a.config.clone(),
+        col_user_id: None,
+        col_timestamp: None,
+        col_event: None,
+    };
+    let mut plan = Plan::new();
+    let agg_ids = super::segment::plan_aggregates(&program, &mut plan, &shown)?;
+    let has_before = std::cell::Cell::new(false);
+    let pick = |source: &strata_io::EventSource, _: Option<&strata_io::UsersTable>, _: &strata_core::Config| {
+        let Some((first, last)) = strata_features::event_time_range(source)? else {
+            return Err(Failure::Input("the events hold no timestamps".into()));
+        };
+        if t < first || t + h > last {
+            return Err(Failure::Input(format!(
+                "--as-of {} with --horizon {} needs events up to {}, but the events cover {} to {}; choose an earlier --as-of or a shorter --horizon",
+                AsOf(t).to_rfc3339(),
+                a.horizon,
+                AsOf(t + h).to_rfc3339(),
+                AsOf(first).to_rfc3339(),
+                AsOf(last).to_rfc3339()
+            )));
+        }
+        let mut times = Vec::new();
+        if t - h >= first {
+            has_before.set(true);
+            times.push((AsOf(t - h), "--as-of - horizon"));
+        }
+        times.push((AsOf(t), "--as-of"));
+        times.push((AsOf(t + h), "--as-of + horizon"));
+        Ok(times)
+    };
+    let (mut outs, users, cfg) = super::features::engine_many(&input, &plan, &[&json_path, &pq_path], quiet, &pick)?;
+    let after = Frame::Engine {
+        out: Box::new(outs.pop().ok_or_else(|| Failure::Internal("no snapshot".into()))?),
+        agg_ids: agg_ids.clone(),
+    };
+    let at = Frame::Engine {
+        out: Box::new(outs.pop().ok_or_else(|| Failure::Internal("no snapshot".into()))?),
+        agg_ids: agg_ids.clone(),
+    };
+    let before = if has_before.get() { outs.pop().map(|o| Frame::Engine { out: Box::new(o), agg_ids }) } else { None };
+    let mut table = build_table(&program, &at, users.as_ref(), &cfg, &shown)?;
+    let outcome = strata_rules::run(&program, &mut table);
+
+    let keys = at.keys();
+    let n = keys.len();
+    let index = |f: &Frame| -> HashMap<strata_io::UserKey, usize> {
+        f.keys().into_iter().enumerate().map(|(i, k)| (k, i)).collect()
+    };
+    let after_ix = index(&after);
+    let before_ix = before.as_ref().map(index);
+    let rev_at = num(&at, "revenue_total");
+    let rev_after = num(&after, "revenue_total");
+    let seen_after = num(&after, "days_since_last_seen");
+    let rev_before = before.as_ref().map(|f| num(f, "revenue_total"));
+    let z = |x: f64| if x.is_nan() { 0.0 } else { x };
+    let mut user_out = Vec::with_capacity(n);
+    let mut had_revenue = Vec::with_capacity(n);
+    for (u, k) in keys.iter().enumerate() {
+        let j = after_ix.get(k).copied();
+        let last_gap = j.map_or(f64::NAN, |j| seen_after[j]);
+        let revenue = (j.map_or(0.0, |j| z(rev_after[j])) - z(rev_at[u])).max(0.0);
+        let prior = match (&rev_before, &before_ix) {
+            (Some(rb), Some(bi)) => z(rev_at[u]) - bi.get(k).map_or(0.0, |i| z(rb[*i])),
+            _ => z(rev_at[u]),
+        };
+        had_revenue.push(z(rev_at[u]) > 0.0);
+        user_out.push(UserOutcome {
+            // The last event is in (T, T + H] exactly when it is less than H days before T + H.
+            retained: last_gap.is_finite() && last_gap < horizon_days,
+            revenue,
+            converted: z(rev_at[u]) <= 0.0 && revenue > 0.0,
+            upgraded: revenue > prior.max(0.0),
+        });
+    }
+    let all: Vec<usize> = (0..n).collect();
+    let mut groups: Vec<GroupOutcome> = vec![group(None, "all users", &all, &user_out, &had_revenue, horizon_days)];
+    for fam in &outcome.families {
+        let mut names: Vec<(Option<usize>, String)> =
+            fam.segments.iter().map(|i| (Some(*i), program.segments[*i].name.clone())).collect();
+        names.push((None, "Unclassified".into()));
+        for (seg, name) in names {
+            let members: Vec<usize> = (0..n).filter(|&u| fam.assigned[u] == seg).collect();
+            if !members.is_empty() {
+                groups.push(group(Some(&fam.name), &name, &members, &user_out, &had_revenue, horizon_days));
+            }
+        }
+    }
+    for (si, s) in program.segments.iter().enumerate().filter(|(_, s)| s.family.is_none()) {
+        let members: Vec<usize> = (0..n).filter(|&u| outcome.members[si][u]).collect();
+        if !members.is_empty() {
+            groups.push(group(None, &s.name, &members, &user_out, &had_revenue, horizon_days));
+        }
+    }
+    let mut tests = Vec::new();
+    for (si, sc) in program.scores.iter().enumerate() {
+        let (label, what): (Vec<bool>, &str) = match sc.name.as_str() {
+            "churn_risk" | "at_risk_signals" => {
+                (user_out.iter().map(|o| !o.retained).collect(), "no activity in the horizon")
+            }
+            "expansion_readiness" => {
+                (user_out.iter().map(|o| o.upgraded).collect(), "more revenue than in the span before")
+            }
+            "engagement" | "activation" => (user_out.iter().map(|o| o.retained).collect(), "active in the horizon"),
+            _ => continue,
+        };
+        let res = &outcome.scores[si];
+        let tiers: Vec<Option<String>> = res.tier.iter().map(|t| t.map(|i| sc.tiers[i].value.clone())).collect();
+        let order: Vec<String> = sc.tiers.iter().map(|r| r.value.clone()).collect();
+        tests.push(backtest(&sc.name, what, &res.total, &tiers, &order, &label));
+    }
+    let report = serde_json::json!({
+        "as_of": AsOf(t).to_rfc3339(),
+        "horizon_days": horizon_days,
+        "users": n,
+        "rules": shown,
+        "definitions": {
+            "retention": "any event in (T, T + H]",
+            "paid_conversion": "no revenue up to T, some in (T, T + H]; among users without revenue up to T",
+            "upgrade": "more revenue in (T, T + H] than in (T - H, T] (all revenue up to T when the data starts after T - H)",
+            "ltv_proxy": "monthly revenue in the horizon x min(1 / (1 - monthly retention), 36)",
+        },
+        "segments": groups,
+        "backtests": tests,
+    });
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Failure::Internal(e.to_string()))? + "\n";
+    let opt = |v: Option<f64>| v;
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("family", DataType::Utf8, true),
+            Field::new("segment", DataType::Utf8, false),
+            Field::new("users", DataType::Int64, false),
+            Field::new("retention", DataType::Float64, false),
+            Field::new("paid_conversion", DataType::Float64, true),
+            Field::new("avg_revenue", DataType::Float64, false),
+            Field::new("ltv_proxy", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(groups.iter().map(|g| g.family.clone()).collect::<Vec<_>>())) as ArrayRef,
+            Arc::new(StringArray::from(groups.iter().map(|g| g.segment.clone()).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(groups.iter().map(|g| g.users as i64).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(groups.iter().map(|g| g.retention).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(groups.iter().map(|g| opt(g.paid_conversion)).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(groups.iter().map(|g| g.avg_revenue).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(groups.iter().map(|g| g.ltv_proxy).collect::<Vec<_>>())),
+        ],
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    strata_io::write_parquet_atomic(&pq_path, &batch)?;
+    strata_io::write_atomic(&json_path, |f| {
+        use std::io::Write;
+        f.write_all(text.as_bytes()).map_err(|e| e.to_string())
+    })?;
+    if !quiet {
+        let all = &groups[0];
+        eprintln!(
+            "{n} users at {}: {:.1}% active in the next {horizon_days} days, mean revenue {:.2}",
+            AsOf(t).to_rfc3339(),
+            100.0 * all.retention,
+            all.avg_revenue
+        );
+        for b in &tests {
+            eprintln!("  {} vs {}: AUC {}", b.score, b.outcome, b.auc.map_or("n/a".into(), |v| format!("{v:.3}")));
+        }
+        eprintln!("wrote {} and {}", json_path.display(), pq_path.display());
+    }
+    Ok(())
+}

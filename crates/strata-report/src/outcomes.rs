@@ -1,0 +1,149 @@
+//! Outcomes after a snapshot (seed section 9.1) and backtests of the scores: what
+//! happened to each segment's users in the horizon after `T`, and whether a score
+//! ranked the users who later churned (or upgraded) first.
+
+use serde::Serialize;
+
+/// What happened to one user in `(T, T + H]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UserOutcome {
+    /// Any event in the horizon.
+    pub retained: bool,
+    /// Revenue in the horizon.
+    pub revenue: f64,
+    /// No revenue before `T`, some in the horizon.
+    pub converted: bool,
+    /// More revenue in the horizon than in the same span before `T`.
+    pub upgraded: bool,
+}
+
+/// A group's outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupOutcome {
+    /// The family (`None` for a flag, or the whole population).
+    pub family: Option<String>,
+    /// The segment (`all users` for the population).
+    pub segment: String,
+    /// Users in it at `T`.
+    pub users: usize,
+    /// Share with any event in the horizon.
+    pub retention: f64,
+    /// Share converting to paid in the horizon (among those with no revenue before).
+    pub paid_conversion: Option<f64>,
+    /// Mean revenue in the horizon.
+    pub avg_revenue: f64,
+    /// A lifetime-value proxy: monthly revenue in the horizon times the expected number of
+    /// months a user stays, `1 / (1 - monthly retention)`, capped at 36.
+    pub ltv_proxy: f64,
+}
+
+/// Summarises the outcomes of `members` (indexes into `outcomes`); `had_revenue[u]` tells
+/// who paid before `T`. `horizon_days` scales retention and revenue to a month.
+pub fn group(
+    family: Option<&str>,
+    segment: &str,
+    members: &[usize],
+    outcomes: &[UserOutcome],
+    had_revenue: &[bool],
+    horizon_days: f64,
+) -> GroupOutcome {
+    let n = members.len();
+    let nf = n.max(1) as f64;
+    let retention = members.iter().filter(|&&u| outcomes[u].retained).count() as f64 / nf;
+    let free: Vec<usize> = members.iter().copied().filter(|&u| !had_revenue[u]).collect();
+    let paid_conversion =
+        (!free.is_empty()).then(|| free.iter().filter(|&&u| outcomes[u].converted).count() as f64 / free.len() as f64);
+    let avg_revenue = members.iter().map(|&u| outcomes[u].revenue).sum::<f64>() / nf;
+    let months = horizon_days / 30.0;
+    let monthly_retention = retention.powf(1.0 / months.max(1e-9)).min(1.0);
+    let lifetime = if monthly_retention >= 1.0 { 36.0 } else { (1.0 / (1.0 - monthly_retention)).min(36.0) };
+    GroupOutcome {
+        family: family.map(str::to_string),
+        segment: segment.to_string(),
+        users: n,
+        retention,
+        paid_conversion,
+        avg_revenue,
+        ltv_proxy: avg_revenue / months.max(1e-9) * lifetime,
+    }
+}
+
+/// Area under the ROC curve of `scores` for `labels` (true = the event the score should
+/// rank first): the probability that a random positive scores above a random negative,
+/// ties counting half (Mann-Whitney, with average ranks). `None` without both classes.
+pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let mut idx: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].is_finite()).collect();
+    idx.sort_by(|a, b| scores[*a].total_cmp(&scores[*b]));
+    let pos = idx.iter().filter(|&&i| labels[i]).count();
+    let neg = idx.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < idx.len() {
+        let mut j = i;
+        while j + 1 < idx.len() && scores[idx[j + 1]] == scores[idx[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += avg_rank * idx[i..=j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j + 1;
+    }
+    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
+}
+
+/// One tier of a score in a backtest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierRate {
+    /// The tier label.
+    pub tier: String,
+    /// Users in it.
+    pub users: usize,
+    /// Share of them with the outcome.
+    pub rate: f64,
+    /// `rate / overall rate`.
+    pub lift: f64,
+}
+
+/// A score against an outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Backtest {
+    /// The score.
+    pub score: String,
+    /// What it should predict.
+    pub outcome: String,
+    /// AUC of the score for the outcome.
+    pub auc: Option<f64>,
+    /// Overall rate of the outcome.
+    pub base_rate: f64,
+    /// Per tier, in the score's tier order.
+    pub tiers: Vec<TierRate>,
+}
+
+/// Backtests `scores` (with each user's tier label) against `labels`.
+pub fn backtest(
+    score: &str,
+    outcome: &str,
+    scores: &[f64],
+    tiers: &[Option<String>],
+    tier_order: &[String],
+    labels: &[bool],
+) -> Backtest {
+    let n = labels.len().max(1) as f64;
+    let base_rate = labels.iter().filter(|b| **b).count() as f64 / n;
+    let tiers = tier_order
+        .iter()
+        .map(|t| {
+            let users: Vec<usize> = (0..labels.len()).filter(|&u| tiers[u].as_deref() == Some(t.as_str())).collect();
+            let rate = users.iter().filter(|&&u| labels[u]).count() as f64 / users.len().max(1) as f64;
+            TierRate {
+                tier: t.clone(),
+                users: users.len(),
+                rate,
+                lift: if base_rate > 0.0 { rate / base_rate } else { 0.0 },
+            }
+        })
+        .collect();
+    Backtest { score: score.to_string(), outcome: outcome.to_string(), auc: auc(scores, labels), base_rate, tiers }
+}
