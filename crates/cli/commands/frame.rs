@@ -202,18 +202,18 @@ impl Frame {
 }
 
 /// Users-table attributes by name, aligned to the frame's users.
-struct Attributes<'a> {
+pub struct Attributes<'a> {
     users: Option<&'a strata_io::UsersTable>,
     index: HashMap<&'a UserKey, (usize, usize)>,
 }
 
 impl<'a> Attributes<'a> {
-    fn new(users: Option<&'a strata_io::UsersTable>) -> Self {
+    pub fn new(users: Option<&'a strata_io::UsersTable>) -> Self {
         let index = users.map(|u| u.keys.iter().zip(u.rows.iter().copied()).collect()).unwrap_or_default();
         Attributes { users, index }
     }
 
-    fn column(&self, name: &str, keys: &[UserKey]) -> Option<Column> {
+    pub fn column(&self, name: &str, keys: &[UserKey]) -> Option<Column> {
         let users = self.users?;
         users.batches.first()?.schema().index_of(name).ok()?;
         let per_batch: Vec<Column> =

@@ -146,6 +146,75 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         let order: Vec<String> = sc.tiers.iter().map(|r| r.value.clone()).collect();
         tests.push(backtest(&sc.name, what, &res.total, &tiers, &order, &label));
     }
+    // ICP refinement (seed 8): the best and worst 20% by retention, revenue and
+    // engagement; which attributes set the best apart.
+    let engagement =
+        outcome.scores.iter().find(|s| s.name == "engagement").map_or_else(|| vec![0.0; n], |s| s.total.clone());
+    let measures = vec![
+        user_out.iter().map(|o| f64::from(u8::from(o.retained))).collect::<Vec<_>>(),
+        user_out.iter().map(|o| o.revenue).collect(),
+        engagement,
+    ];
+    let (top, bottom) = strata_report::outcomes::best_and_worst(&measures, 0.2);
+    let mut icp = Vec::new();
+    if let Some(u) = users.as_ref() {
+        let attrs = super::frame::Attributes::new(Some(u));
+        let skip = [cfg.columns.get("user_id"), cfg.columns.get("signup_at"), cfg.columns.get("account_id")];
+        let names: Vec<String> = u
+            .batches
+            .first()
+            .map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect())
+            .unwrap_or_default();
+        for name in names.iter().filter(|c| !skip.contains(&c.as_str())) {
+            match attrs.column(name, &keys) {
+                Some(Column::Str { dict, codes }) if dict.len() <= 50 => {
+                    for (code, value) in dict.iter().enumerate() {
+                        let has: Vec<bool> = codes.iter().map(|c| *c == code as u32).collect();
+                        icp.push(strata_report::outcomes::icp_attribute(
+                            format!("{name} = {value}"),
+                            "firmographic",
+                            &has,
+                            &top,
+                            &bottom,
+                        ));
+                    }
+                }
+                Some(Column::Num(v)) => {
+                    let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+                    present.sort_by(f64::total_cmp);
+                    if let Some(med) = present.get(present.len() / 2).copied() {
+                        let has: Vec<bool> = v.iter().map(|x| !x.is_nan() && *x >= med).collect();
+                        icp.push(strata_report::outcomes::icp_attribute(
+                            format!("{name} >= {med} (median)"),
+                            "firmographic",
+                            &has,
+                            &top,
+                            &bottom,
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for name in strata_features::feature_names().iter().filter(|f| strata_discover::prep::is_behavioural(f)) {
+        let v = num(&at, name);
+        let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+        present.sort_by(f64::total_cmp);
+        let Some(med) = present.get(present.len() / 2).copied() else { continue };
+        let (label, has): (String, Vec<bool>) = if med > 0.0 {
+            (format!("{name} >= {med} (median)"), v.iter().map(|x| *x >= med).collect())
+        } else {
+            (format!("{name} > 0"), v.iter().map(|x| *x > 0.0).collect())
+        };
+        icp.push(strata_report::outcomes::icp_attribute(label, "behavioral", &has, &top, &bottom));
+    }
+    icp.retain(|a| a.top_share > 0.0 || a.bottom_share > 0.0);
+    icp.sort_by(|a, b| {
+        let key =
+            |x: &strata_report::outcomes::IcpAttribute| x.lift.map_or(f64::INFINITY, |l| (l.max(1e-9)).ln().abs());
+        key(b).total_cmp(&key(a)).then(a.attribute.cmp(&b.attribute))
+    });
     let report = serde_json::json!({
         "as_of": AsOf(t).to_rfc3339(),
         "horizon_days": horizon_days,
@@ -159,6 +228,12 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         },
         "segments": groups,
         "backtests": tests,
+        "icp": {
+            "definition": "top and bottom 20% of users at T by the mean percentile rank of retention, revenue in the horizon and engagement score; attributes ranked by how far their lift is from 1",
+            "top_users": top.len(),
+            "bottom_users": bottom.len(),
+            "attributes": icp,
+        },
     });
     let text = serde_json::to_string_pretty(&report).map_err(|e| Failure::Internal(e.to_string()))? + "\n";
     let opt = |v: Option<f64>| v;

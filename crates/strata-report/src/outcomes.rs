@@ -147,3 +147,62 @@ pub fn backtest(
         .collect();
     Backtest { score: score.to_string(), outcome: outcome.to_string(), auc: auc(scores, labels), base_rate, tiers }
 }
+
+/// One attribute's share among the best and the worst users (seed section 8).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IcpAttribute {
+    /// `plan = pro`, `invites_sent_30d > 0`, `sessions_28d >= 12 (median)`.
+    pub attribute: String,
+    /// Firmographic (users table) or behavioral (feature table).
+    pub kind: String,
+    /// Share of the top group with it.
+    pub top_share: f64,
+    /// Share of the bottom group with it.
+    pub bottom_share: f64,
+    /// `top_share / bottom_share` (`None` when no bottom user has it).
+    pub lift: Option<f64>,
+}
+
+/// Percentile ranks (0..=1, ties averaged) of `v`.
+pub fn percentile_ranks(v: &[f64]) -> Vec<f64> {
+    let n = v.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.sort_by(|a, b| v[*a].total_cmp(&v[*b]));
+    let mut out = vec![0.0; n];
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && v[idx[j + 1]] == v[idx[i]] {
+            j += 1;
+        }
+        let r = if n > 1 { (i + j) as f64 / 2.0 / (n - 1) as f64 } else { 0.5 };
+        for k in &idx[i..=j] {
+            out[*k] = r;
+        }
+        i = j + 1;
+    }
+    out
+}
+
+/// The top and bottom `share` of users by the mean of the percentile ranks of each
+/// measure (retention, revenue, engagement): (top, bottom) user indexes. Ties at the
+/// cut are broken by index, so the result is deterministic.
+pub fn best_and_worst(measures: &[Vec<f64>], share: f64) -> (Vec<usize>, Vec<usize>) {
+    let n = measures.first().map_or(0, Vec::len);
+    let ranks: Vec<Vec<f64>> = measures.iter().map(|m| percentile_ranks(m)).collect();
+    let composite: Vec<f64> =
+        (0..n).map(|u| ranks.iter().map(|r| r[u]).sum::<f64>() / ranks.len().max(1) as f64).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| composite[*b].total_cmp(&composite[*a]).then(a.cmp(b)));
+    let k = ((n as f64) * share).round() as usize;
+    let top = order[..k.min(n)].to_vec();
+    let bottom = order[n.saturating_sub(k)..].to_vec();
+    (top, bottom)
+}
+
+/// Shares of `has` among `top` and `bottom`.
+pub fn icp_attribute(attribute: String, kind: &str, has: &[bool], top: &[usize], bottom: &[usize]) -> IcpAttribute {
+    let share = |g: &[usize]| g.iter().filter(|&&u| has[u]).count() as f64 / g.len().max(1) as f64;
+    let (t, b) = (share(top), share(bottom));
+    IcpAttribute { attribute, kind: kind.to_string(), top_share: t, bottom_share: b, lift: (b > 0.0).then(|| t / b) }
+}

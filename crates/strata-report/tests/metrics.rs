@@ -186,3 +186,17 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn best_and_worst_by_mean_percentile_rank() {
+    use strata_report::outcomes::{best_and_worst, icp_attribute, percentile_ranks};
+    assert_eq!(percentile_ranks(&[3.0, 1.0, 2.0, 2.0]), vec![1.0, 0.0, 0.5, 0.5]);
+    // Five users; user 4 is best on every measure, user 0 worst on every measure.
+    let retained = vec![0.0, 1.0, 1.0, 0.0, 1.0];
+    let revenue = vec![0.0, 5.0, 0.0, 1.0, 9.0];
+    let engagement = vec![10.0, 40.0, 50.0, 30.0, 90.0];
+    let (top, bottom) = best_and_worst(&[retained, revenue, engagement], 0.2);
+    assert_eq!((top, bottom.clone()), (vec![4], vec![0]));
+    let a = icp_attribute("x".into(), "behavioral", &[false, true, true, true, true], &[4, 1], &[0, 3]);
+    assert_eq!((a.top_share, a.bottom_share, a.lift), (1.0, 0.5, Some(2.0)));
+}
