@@ -215,6 +215,85 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
             |x: &strata_report::outcomes::IcpAttribute| x.lift.map_or(f64::INFINITY, |l| (l.max(1e-9)).ln().abs());
         key(b).total_cmp(&key(a)).then(a.attribute.cmp(&b.attribute))
     });
+    // Feature recommendations (seed 5.2): what power users use together, and for each
+    // user the features they have not used whose users retain better.
+    let (feature_names, sets) = match &at {
+        Frame::Engine { out, .. } => (out.feature_names.clone(), out.features_used.clone()),
+        Frame::File { .. } => (Vec::new(), vec![Vec::new(); n]),
+    };
+    let power: Vec<usize> = (0..n)
+        .filter(|&u| {
+            outcome.families.iter().any(|f| {
+                f.assigned[u].is_some_and(|i| program.segments[i].name.to_lowercase().starts_with("power user"))
+            })
+        })
+        .collect();
+    let affinity = strata_report::outcomes::affinity(&sets, &power, &feature_names);
+    let retained: Vec<bool> = user_out.iter().map(|o| o.retained).collect();
+    let lifts = strata_report::outcomes::feature_lifts(&sets, &retained, &feature_names);
+    let recs = strata_report::outcomes::recommend(&sets, &lifts, 2);
+    let rec_path = a.out.join("recommendations.parquet");
+    let aff_path = a.out.join("feature_affinity.parquet");
+    let key_text = |k: &strata_io::UserKey| match k {
+        strata_io::UserKey::Str(s) => s.to_string(),
+        strata_io::UserKey::Int(i) => i.to_string(),
+    };
+    let lift_of = |f: u32| lifts[f as usize].as_ref();
+    let rec_batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("user_id", DataType::Utf8, false),
+            Field::new("rank", DataType::Int64, false),
+            Field::new("feature", DataType::Utf8, false),
+            Field::new("lift", DataType::Float64, false),
+            Field::new("retention_with", DataType::Float64, false),
+            Field::new("retention_without", DataType::Float64, false),
+        ])),
+        {
+            let mut rank = Vec::with_capacity(recs.len());
+            let mut last = usize::MAX;
+            let mut r = 0i64;
+            for (u, _) in &recs {
+                r = if *u == last { r + 1 } else { 1 };
+                last = *u;
+                rank.push(r);
+            }
+            vec![
+                Arc::new(StringArray::from(recs.iter().map(|(u, _)| key_text(&keys[*u])).collect::<Vec<_>>()))
+                    as ArrayRef,
+                Arc::new(Int64Array::from(rank)),
+                Arc::new(StringArray::from(
+                    recs.iter().map(|(_, f)| feature_names[*f as usize].clone()).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    recs.iter().map(|(_, f)| lift_of(*f).map_or(f64::NAN, |l| l.lift)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    recs.iter().map(|(_, f)| lift_of(*f).map_or(f64::NAN, |l| l.retention_with)).collect::<Vec<_>>(),
+                )),
+                Arc::new(Float64Array::from(
+                    recs.iter().map(|(_, f)| lift_of(*f).map_or(f64::NAN, |l| l.retention_without)).collect::<Vec<_>>(),
+                )),
+            ]
+        },
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    let aff_batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("feature_a", DataType::Utf8, false),
+            Field::new("feature_b", DataType::Utf8, false),
+            Field::new("power_users_with_a", DataType::Int64, false),
+            Field::new("power_users_with_both", DataType::Int64, false),
+            Field::new("affinity", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from(affinity.iter().map(|x| x.feature_a.clone()).collect::<Vec<_>>())) as ArrayRef,
+            Arc::new(StringArray::from(affinity.iter().map(|x| x.feature_b.clone()).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(affinity.iter().map(|x| x.users_a as i64).collect::<Vec<_>>())),
+            Arc::new(Int64Array::from(affinity.iter().map(|x| x.users_both as i64).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(affinity.iter().map(|x| x.affinity).collect::<Vec<_>>())),
+        ],
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
     let report = serde_json::json!({
         "as_of": AsOf(t).to_rfc3339(),
         "horizon_days": horizon_days,
@@ -228,6 +307,9 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         },
         "segments": groups,
         "backtests": tests,
+        "power_users": power.len(),
+        "feature_lifts": lifts.iter().flatten().collect::<Vec<_>>(),
+        "recommendations": recs.len(),
         "icp": {
             "definition": "top and bottom 20% of users at T by the mean percentile rank of retention, revenue in the horizon and engagement score; attributes ranked by how far their lift is from 1",
             "top_users": top.len(),
@@ -259,6 +341,8 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     strata_io::write_parquet_atomic(&pq_path, &batch)?;
+    strata_io::write_parquet_atomic(&rec_path, &rec_batch)?;
+    strata_io::write_parquet_atomic(&aff_path, &aff_batch)?;
     strata_io::write_atomic(&json_path, |f| {
         use std::io::Write;
         f.write_all(text.as_bytes()).map_err(|e| e.to_string())

@@ -97,6 +97,11 @@ pub struct Output {
     pub quality: DataQuality,
     /// Seconds since the start of the pass at the end of each phase (for `STRATA_TRACE`).
     pub timings: Vec<(&'static str, f64)>,
+    /// Every feature name seen, indexed by the codes in `features_used`.
+    pub feature_names: Vec<String>,
+    /// Per user (in `table` order): the catalog features used at or before the as-of
+    /// time, as sorted codes into `feature_names`.
+    pub features_used: Vec<Vec<u32>>,
 }
 
 /// The names of the default feature table's columns (after `user_id`), in order.
@@ -391,6 +396,14 @@ impl Finish<'_, '_> {
             .collect();
 
         let columns = finalize::columns(&rows, &accounts, &account_users);
+        let features_used: Vec<Vec<u32>> = out_users
+            .iter()
+            .map(|u| {
+                u.idx.map_or_else(Vec::new, |ix| {
+                    part.users[ix].features.iter().filter(|f| in_catalog[f.code as usize]).map(|f| f.code).collect()
+                })
+            })
+            .collect();
         timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
         let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| rows.iter().map(|r| r.aggs[id]).collect()).collect();
         let c = &part.counts;
@@ -410,6 +423,8 @@ impl Finish<'_, '_> {
             aggs,
             quality: q,
             timings,
+            feature_names: g.feature_names.iter().map(|s| s.to_string()).collect(),
+            features_used,
         })
     }
 }

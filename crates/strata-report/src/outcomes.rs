@@ -206,3 +206,118 @@ pub fn icp_attribute(attribute: String, kind: &str, has: &[bool], top: &[usize],
     let (t, b) = (share(top), share(bottom));
     IcpAttribute { attribute, kind: kind.to_string(), top_share: t, bottom_share: b, lift: (b > 0.0).then(|| t / b) }
 }
+
+/// How often users of `feature_a` also use `feature_b`, among a group (power users).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Affinity {
+    /// The feature used.
+    pub feature_a: String,
+    /// The feature also used.
+    pub feature_b: String,
+    /// Group members using `feature_a`.
+    pub users_a: usize,
+    /// Group members using both.
+    pub users_both: usize,
+    /// `users_both / users_a`.
+    pub affinity: f64,
+}
+
+/// The feature-affinity matrix of `group` (indexes into `sets`, each a sorted list of
+/// feature codes), every ordered pair of distinct features used by someone in the group.
+pub fn affinity(sets: &[Vec<u32>], group: &[usize], names: &[String]) -> Vec<Affinity> {
+    let k = names.len();
+    let mut single = vec![0usize; k];
+    let mut both = vec![0usize; k * k];
+    for &u in group {
+        let s = &sets[u];
+        for &a in s {
+            single[a as usize] += 1;
+            for &b in s {
+                if a != b {
+                    both[a as usize * k + b as usize] += 1;
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for a in 0..k {
+        for b in 0..k {
+            if a != b && single[a] > 0 {
+                out.push(Affinity {
+                    feature_a: names[a].clone(),
+                    feature_b: names[b].clone(),
+                    users_a: single[a],
+                    users_both: both[a * k + b],
+                    affinity: both[a * k + b] as f64 / single[a] as f64,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Retention of a feature's users against everyone else's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeatureLift {
+    /// The feature.
+    pub feature: String,
+    /// Users using it.
+    pub users: usize,
+    /// Their retention.
+    pub retention_with: f64,
+    /// Everyone else's.
+    pub retention_without: f64,
+    /// `retention_with / retention_without`.
+    pub lift: f64,
+}
+
+/// Features used by fewer users than this are not recommended (their lift is noise).
+pub const MIN_SUPPORT: usize = 20;
+
+/// Each feature's retention lift (`None` below [`MIN_SUPPORT`] users, or when nobody
+/// else retains).
+pub fn feature_lifts(sets: &[Vec<u32>], retained: &[bool], names: &[String]) -> Vec<Option<FeatureLift>> {
+    let k = names.len();
+    let (mut users, mut kept) = (vec![0usize; k], vec![0usize; k]);
+    for (s, r) in sets.iter().zip(retained) {
+        for &f in s {
+            users[f as usize] += 1;
+            kept[f as usize] += usize::from(*r);
+        }
+    }
+    let n = sets.len();
+    let total_kept = retained.iter().filter(|r| **r).count();
+    (0..k)
+        .map(|f| {
+            let others = n - users[f];
+            if users[f] < MIN_SUPPORT || others == 0 {
+                return None;
+            }
+            let with = kept[f] as f64 / users[f] as f64;
+            let without = (total_kept - kept[f]) as f64 / others as f64;
+            (without > 0.0).then(|| FeatureLift {
+                feature: names[f].clone(),
+                users: users[f],
+                retention_with: with,
+                retention_without: without,
+                lift: with / without,
+            })
+        })
+        .collect()
+}
+
+/// For each user, up to `per_user` features they have not used whose users retain
+/// better (lift > 1), best first (ties by name): (user, feature code).
+pub fn recommend(sets: &[Vec<u32>], lifts: &[Option<FeatureLift>], per_user: usize) -> Vec<(usize, u32)> {
+    let mut ranked: Vec<(u32, &FeatureLift)> = lifts
+        .iter()
+        .enumerate()
+        .filter_map(|(f, l)| l.as_ref().filter(|l| l.lift > 1.0).map(|l| (f as u32, l)))
+        .collect();
+    ranked.sort_by(|a, b| b.1.lift.total_cmp(&a.1.lift).then(a.1.feature.cmp(&b.1.feature)));
+    let mut out = Vec::new();
+    for (u, s) in sets.iter().enumerate() {
+        out.extend(ranked.iter().filter(|(f, _)| s.binary_search(f).is_err()).take(per_user).map(|(f, _)| (u, *f)));
+    }
+    out
+}

@@ -200,3 +200,45 @@ fn best_and_worst_by_mean_percentile_rank() {
     let a = icp_attribute("x".into(), "behavioral", &[false, true, true, true, true], &[4, 1], &[0, 3]);
     assert_eq!((a.top_share, a.bottom_share, a.lift), (1.0, 0.5, Some(2.0)));
 }
+
+#[test]
+fn recommendations_on_a_tiny_set_with_a_known_answer() {
+    use strata_report::outcomes::{affinity, feature_lifts, recommend};
+    let names: Vec<String> = ["alpha", "beta", "gamma"].map(String::from).to_vec();
+    // 100 users. Users of beta (code 1) all retain; nobody else does, except half of the
+    // gamma users. Alpha is used by everyone.
+    let mut sets = Vec::new();
+    let mut retained = Vec::new();
+    for u in 0..100usize {
+        let mut s = vec![0u32];
+        let beta = u < 40;
+        let gamma = (40..80).contains(&u);
+        if beta {
+            s.push(1);
+        }
+        if gamma {
+            s.push(2);
+        }
+        sets.push(s);
+        retained.push(beta || (gamma && u % 2 == 0));
+    }
+    let lifts = feature_lifts(&sets, &retained, &names);
+    assert!(lifts[0].is_none(), "alpha: nobody without it to compare with");
+    let beta = lifts[1].as_ref().unwrap();
+    assert_eq!((beta.users, beta.retention_with), (40, 1.0));
+    assert!((beta.retention_without - 20.0 / 60.0).abs() < 1e-12);
+    let gamma = lifts[2].as_ref().unwrap();
+    // gamma: 20 of 40 retain (0.5); the other 60: 40 beta users retain (40 / 60).
+    assert!((gamma.lift - 0.5 / (40.0 / 60.0)).abs() < 1e-12);
+    // Only beta has lift > 1: recommended once to each of the 60 users without it.
+    let recs = recommend(&sets, &lifts, 2);
+    assert_eq!(recs.len(), 60);
+    assert!(recs.iter().all(|(u, f)| *u >= 40 && *f == 1));
+    // Affinity among users 0..40 (all use alpha and beta, none gamma).
+    let group: Vec<usize> = (0..40).collect();
+    let aff = affinity(&sets, &group, &names);
+    let ab = aff.iter().find(|x| x.feature_a == "alpha" && x.feature_b == "beta").unwrap();
+    assert_eq!((ab.users_a, ab.users_both, ab.affinity), (40, 40, 1.0));
+    let ag = aff.iter().find(|x| x.feature_a == "alpha" && x.feature_b == "gamma").unwrap();
+    assert_eq!(ag.affinity, 0.0);
+}
