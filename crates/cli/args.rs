@@ -289,6 +289,14 @@ pub struct ReportArgs {
     /// strata.toml: `[report] goal` and `questions`.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// outcomes.json from `strata outcomes`: fills the dashboard with measured retention,
+    /// paid conversion and LTV.
+    #[arg(long)]
+    pub outcomes: Option<PathBuf>,
+    /// transitions.parquet from `strata snapshots`: the latest movement between two
+    /// snapshots, per family.
+    #[arg(long)]
+    pub transitions: Option<PathBuf>,
     /// Seed for the learned rules' training sample.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

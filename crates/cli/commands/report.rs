@@ -210,6 +210,31 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
             }
         })
         .unwrap_or_default();
+    let outcomes = match &a.outcomes {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Failure::Input(format!("cannot read --outcomes {}: {e}", p.display())))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Failure::Input(format!("--outcomes {} is not JSON: {e}", p.display())))?;
+            sources.push(format!(
+                "Outcomes {} (as of {}, horizon {} days)",
+                p.display(),
+                v["as_of"].as_str().unwrap_or("?"),
+                v["horizon_days"]
+            ));
+            serde_json::from_value(v["segments"].clone()).map_err(|e| {
+                Failure::Input(format!(
+                    "--outcomes {}: not the outcomes.json `strata outcomes` writes: {e}",
+                    p.display()
+                ))
+            })?
+        }
+        None => Vec::new(),
+    };
+    let transitions = match &a.transitions {
+        Some(p) => read_transitions(p)?,
+        None => Vec::new(),
+    };
     let input = Input {
         user_ids: users,
         features: feature_cols,
@@ -228,8 +253,73 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
         },
         personas,
         seed: a.seed,
+        outcomes,
+        transitions,
     };
     strata_report::build(&input).map_err(|e| Failure::Input(e.to_string()))
+}
+
+/// The latest pair of snapshots in a transitions.parquet, one matrix per family.
+fn read_transitions(path: &Path) -> Result<Vec<strata_report::Transitions>, Failure> {
+    let b = read_parquet(path, "transitions table")?;
+    let bad = |what: &str| {
+        Failure::Input(format!("{}: {what}; give the transitions.parquet `strata snapshots` writes", path.display()))
+    };
+    let col = |name: &str| b.column_by_name(name).ok_or_else(|| bad(&format!("no column {name}")));
+    let text = |name: &str| -> Result<Vec<String>, Failure> {
+        let c = arrow_cast::cast(col(name)?, &DataType::Utf8).map_err(|e| bad(&e.to_string()))?;
+        Ok(c.as_string::<i32>().iter().map(|v| v.unwrap_or("").to_string()).collect())
+    };
+    // Timestamps as RFC 3339 (arrow's own cast of a zoned timestamp to text needs chrono-tz).
+    let time = |name: &str| -> Result<Vec<String>, Failure> {
+        let c = arrow_cast::cast(col(name)?, &DataType::Int64).map_err(|e| bad(&e.to_string()))?;
+        Ok(c.as_primitive::<arrow_array::types::Int64Type>()
+            .values()
+            .iter()
+            .map(|v| strata_core::AsOf(*v).to_rfc3339())
+            .collect())
+    };
+    let (family, from, to, from_seg, to_seg) =
+        (text("family")?, time("from_as_of")?, time("to_as_of")?, text("from_segment")?, text("to_segment")?);
+    let users = arrow_cast::cast(col("users")?, &DataType::Int64).map_err(|e| bad(&e.to_string()))?;
+    let users = users.as_primitive::<arrow_array::types::Int64Type>();
+    let Some(last) = to.iter().max().cloned() else { return Ok(Vec::new()) };
+    let mut out: Vec<strata_report::Transitions> = Vec::new();
+    let order = |v: &mut Vec<String>| {
+        v.sort_by_key(|s| (s == "new" || s == "churned", s.clone()));
+        v.dedup();
+    };
+    for i in (0..b.num_rows()).filter(|i| to[*i] == last) {
+        let t = match out.iter().position(|t| t.family == family[i]) {
+            Some(k) => &mut out[k],
+            None => {
+                out.push(strata_report::Transitions {
+                    family: family[i].clone(),
+                    from_as_of: from[i].clone(),
+                    to_as_of: last.clone(),
+                    rows: Vec::new(),
+                    cols: Vec::new(),
+                    counts: Vec::new(),
+                });
+                out.last_mut().ok_or_else(|| Failure::Internal("empty".into()))?
+            }
+        };
+        t.rows.push(from_seg[i].clone());
+        t.cols.push(to_seg[i].clone());
+    }
+    for t in &mut out {
+        order(&mut t.rows);
+        order(&mut t.cols);
+        t.counts = vec![vec![0; t.cols.len()]; t.rows.len()];
+    }
+    for i in (0..b.num_rows()).filter(|i| to[*i] == last) {
+        if let Some(t) = out.iter_mut().find(|t| t.family == family[i]) {
+            let r = t.rows.iter().position(|x| *x == from_seg[i]).unwrap_or(0);
+            let c = t.cols.iter().position(|x| *x == to_seg[i]).unwrap_or(0);
+            t.counts[r][c] += u64::try_from(users.value(i)).unwrap_or(0);
+        }
+    }
+    Ok(out)
 }
 
 fn misfiled_batch(r: &Report) -> Result<RecordBatch, Failure> {

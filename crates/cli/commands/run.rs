@@ -106,6 +106,8 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
             rules: Some(rules),
             personas: a.personas,
             config,
+            outcomes: None,
+            transitions: None,
             seed: a.seed,
             out: report_dir.clone(),
         },

@@ -354,6 +354,23 @@ pub fn render(r: &Report) -> Result<String, Fail> {
         );
     }
 
+    for t in &r.transitions {
+        let values: Vec<Vec<f64>> = t.counts.iter().map(|row| row.iter().map(|v| *v as f64).collect()).collect();
+        let totals: Vec<f64> = values.iter().map(|row| row.iter().sum::<f64>().max(1.0)).collect();
+        let _ = writeln!(o, "<h2>Movement: {} ({} to {})</h2>", esc(&t.family), esc(&t.from_as_of), esc(&t.to_as_of));
+        chart(
+            &mut o,
+            &heatmap(
+                &format!("{}: share of each row moving to each column", t.family),
+                &t.rows,
+                &t.cols,
+                &values,
+                &|v, i| sequential(v / totals[i]),
+                &|v| format!("{v:.0}"),
+            )?,
+        );
+    }
+
     o.push_str("<h2>How well a single cluster reproduces each segment</h2>\n");
     let head: Vec<String> =
         ["family", "segment", "users", "best cluster", "precision", "recall", "F1"].map(String::from).to_vec();
@@ -441,6 +458,11 @@ pub fn render(r: &Report) -> Result<String, Fail> {
                 .chain(s.dashboard.iter().map(|c| f(c).unwrap_or_else(|| "–".into())))
                 .collect()
         };
+        if s.dashboard.iter().any(|c| c.retention.is_some()) {
+            rows.push(dash("Retention (measured)", &|c| c.retention.map(|x| format!("{:.1}%", 100.0 * x))));
+            rows.push(dash("Paid conversion (measured)", &|c| c.paid_conversion.map(|x| format!("{:.1}%", 100.0 * x))));
+            rows.push(dash("LTV proxy (measured)", &|c| c.ltv.map(|x| format!("${x:.0}"))));
+        }
         rows.push(dash("Active in last 30 days", &|c| c.active_30d.map(|x| format!("{:.1}%", 100.0 * x))));
         rows.push(dash("Paying", &|c| c.paying.map(|x| format!("{:.1}%", 100.0 * x))));
         rows.push(dash("Avg revenue", &|c| c.avg_revenue.map(|x| format!("${x:.2}"))));

@@ -86,6 +86,27 @@ pub struct Input {
     pub personas: Option<LabelColumn>,
     /// Seed for the learned rules' training sample.
     pub seed: u64,
+    /// Measured outcomes per segment (`strata outcomes`), for the dashboard.
+    pub outcomes: Vec<outcomes::GroupOutcome>,
+    /// Transition matrices between two snapshots (`strata snapshots`).
+    pub transitions: Vec<Transitions>,
+}
+
+/// One family's movement between two snapshots.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transitions {
+    /// The family.
+    pub family: String,
+    /// The earlier snapshot.
+    pub from_as_of: String,
+    /// The later snapshot.
+    pub to_as_of: String,
+    /// Row states (including `new`).
+    pub rows: Vec<String>,
+    /// Column states (including `churned`).
+    pub cols: Vec<String>,
+    /// Users moving from row to column.
+    pub counts: Vec<Vec<u64>>,
 }
 
 /// A cluster's verdict within one family.
@@ -239,6 +260,8 @@ pub struct Report {
     pub personas: Option<PersonaCheck>,
     /// Three findings in plain words.
     pub headlines: Vec<String>,
+    /// Movement between snapshots, when given.
+    pub transitions: Vec<Transitions>,
     /// The z-score of each distinguishing feature per cluster (for the heatmap):
     /// features, then one row per cluster in `clusters` order.
     pub heatmap: (Vec<String>, Vec<Vec<f64>>),
@@ -629,6 +652,7 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         strategy,
         personas,
         headlines: Vec::new(),
+        transitions: input.transitions.clone(),
         heatmap: (hm_features, hm_rows),
     };
     report.headlines = headlines(&report);

@@ -151,6 +151,24 @@ pub fn render(r: &Report) -> String {
     let rows: Vec<Vec<String>> = r.misfiled_count.iter().map(|(f, c)| vec![f.clone(), c.to_string()]).collect();
     table(&mut o, &["family", "misfiled users"], &rows);
 
+    for t in &r.transitions {
+        let _ = writeln!(o, "## Movement: {} ({} to {})\n", t.family, t.from_as_of, t.to_as_of);
+        let mut head: Vec<&str> = vec!["from \\ to"];
+        head.extend(t.cols.iter().map(String::as_str));
+        let rows: Vec<Vec<String>> = t
+            .rows
+            .iter()
+            .zip(&t.counts)
+            .map(|(name, row)| {
+                let total = row.iter().sum::<u64>().max(1) as f64;
+                std::iter::once(name.clone())
+                    .chain(row.iter().map(|c| format!("{} ({})", c, pct(*c as f64 / total))))
+                    .collect()
+            })
+            .collect();
+        table(&mut o, &head, &rows);
+    }
+
     if let Some(p) = &r.personas {
         let _ = writeln!(o, "## Planted personas\n");
         let mut rows = vec![vec![
@@ -260,6 +278,12 @@ fn strategy(o: &mut String, r: &Report) {
             v.extend(s.dashboard.iter().map(|c| f(c).unwrap_or_else(|| "–".into())));
             v
         };
+        if s.dashboard.iter().any(|c| c.retention.is_some()) {
+            rows.push(opt(&|c| c.retention.map(pct), "Retention (measured)"));
+            rows.push(opt(&|c| c.paid_conversion.map(pct), "Paid conversion (measured)"));
+            rows.push(opt(&|c| c.horizon_revenue.map(|x| format!("${x:.2}")), "Revenue in horizon (measured)"));
+            rows.push(opt(&|c| c.ltv.map(|x| format!("${x:.0}")), "LTV proxy (measured)"));
+        }
         rows.push(opt(&|c| c.active_30d.map(pct), "Active in last 30 days"));
         rows.push(opt(&|c| c.paying.map(pct), "Paying"));
         rows.push(opt(&|c| c.avg_revenue.map(|x| format!("${x:.2}")), "Avg revenue"));

@@ -2,7 +2,7 @@
 //! happened to each segment's users in the horizon after `T`, and whether a score
 //! ranked the users who later churned (or upgraded) first.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happened to one user in `(T, T + H]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,7 +18,7 @@ pub struct UserOutcome {
 }
 
 /// A group's outcomes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupOutcome {
     /// The family (`None` for a flag, or the whole population).
     pub family: Option<String>,

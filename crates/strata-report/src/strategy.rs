@@ -222,6 +222,14 @@ pub struct DashboardColumn {
     pub avg_revenue: Option<f64>,
     /// Mean score per score model.
     pub mean_scores: Vec<(String, f64)>,
+    /// Measured (`strata outcomes`): retention over the horizon.
+    pub retention: Option<f64>,
+    /// Measured: paid conversion over the horizon.
+    pub paid_conversion: Option<f64>,
+    /// Measured: the LTV proxy.
+    pub ltv: Option<f64>,
+    /// Measured: revenue per user over the horizon.
+    pub horizon_revenue: Option<f64>,
 }
 
 /// The filled-in output format.
@@ -422,6 +430,8 @@ pub fn build(input: &Input, families: &[Coded]) -> Strategy {
     if let Some(fam) = &playbook_family {
         let i = input.families.iter().position(|f| &f.name == fam).unwrap_or(0);
         let coded = &families[i];
+        let measured =
+            |seg: &str| input.outcomes.iter().find(|o| o.family.as_deref() == Some(fam.as_str()) && o.segment == seg);
         for (j, seg) in coded.names.iter().enumerate() {
             let users: Vec<usize> = (0..input.user_ids.len()).filter(|&u| coded.codes[u] == j).collect();
             let m = users.len().max(1) as f64;
@@ -436,6 +446,10 @@ pub fn build(input: &Input, families: &[Coded]) -> Strategy {
                 paying: feature("revenue_total").map(|f| share_of(f, &|x| x > 0.0)),
                 avg_revenue: feature("revenue_total")
                     .map(|f| users.iter().filter_map(|&u| f.values[u]).sum::<f64>() / m),
+                retention: measured(seg).map(|o| o.retention),
+                paid_conversion: measured(seg).and_then(|o| o.paid_conversion),
+                ltv: measured(seg).map(|o| o.ltv_proxy),
+                horizon_revenue: measured(seg).map(|o| o.avg_revenue),
                 mean_scores: input
                     .scores
                     .iter()
@@ -447,9 +461,11 @@ pub fn build(input: &Input, families: &[Coded]) -> Strategy {
             });
         }
     }
-    let dashboard_notes = vec![
-        "30-day retention, paid conversion and LTV need a later snapshot of the same users (outcomes over a horizon): one snapshot gives the share active in the last 30 days, the share paying and revenue to date instead.".into(),
-    ];
+    let dashboard_notes = if input.outcomes.is_empty() {
+        vec!["Retention, paid conversion and LTV need a later snapshot of the same users: run `strata outcomes` and pass its outcomes.json with --outcomes. One snapshot gives the share active in the last 30 days, the share paying and revenue to date instead.".into()]
+    } else {
+        vec!["Retention, paid conversion, revenue in the horizon and the LTV proxy are measured by `strata outcomes` (its segments at its as-of time; docs/snapshots.md).".into()]
+    };
     Strategy {
         goal: input.context.goal.clone().unwrap_or_else(|| {
             "Decide who gets which onboarding, messaging, upgrade path and support (set [report] goal in strata.toml)".into()

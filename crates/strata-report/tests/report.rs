@@ -85,6 +85,8 @@ fn input() -> Input {
         },
         personas: None,
         seed: 1,
+        outcomes: Vec::new(),
+        transitions: Vec::new(),
     }
 }
 
@@ -151,4 +153,36 @@ fn html_is_self_contained_with_its_charts_and_tables() {
     let text: String = doc.root_element().text().collect();
     assert!(text.contains("Heavy") && text.contains("cluster 2"));
     assert!(text.contains("Candidate new segment"));
+}
+
+#[test]
+fn measured_outcomes_fill_the_dashboard_and_transitions_are_drawn() {
+    let mut inp = input();
+    inp.outcomes = vec![strata_report::outcomes::GroupOutcome {
+        family: Some("Usage".into()),
+        segment: "Heavy".into(),
+        users: 19,
+        retention: 0.9,
+        paid_conversion: Some(0.25),
+        avg_revenue: 12.0,
+        ltv_proxy: 120.0,
+    }];
+    inp.transitions = vec![strata_report::Transitions {
+        family: "Usage".into(),
+        from_as_of: "2026-01-01T00:00:00Z".into(),
+        to_as_of: "2026-01-08T00:00:00Z".into(),
+        rows: vec!["Heavy".into(), "new".into()],
+        cols: vec!["Heavy".into(), "churned".into()],
+        counts: vec![vec![3, 1], vec![2, 0]],
+    }];
+    let r = build(&inp).expect("report");
+    let md = markdown::render(&r);
+    assert!(md.contains("| Retention (measured) | 90.0% |"), "{md}");
+    assert!(md.contains("| Paid conversion (measured) | 25.0% |"));
+    assert!(md.contains("## Movement: Usage (2026-01-01T00:00:00Z to 2026-01-08T00:00:00Z)"));
+    assert!(md.contains("| Heavy | 3 (75.0%) | 1 (25.0%) |"), "{md}");
+    let page = html::render(&r).expect("html");
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse("div.chart svg").expect("selector");
+    assert_eq!(doc.select(&sel).count(), 5, "one more chart: the transition heatmap");
 }
