@@ -544,6 +544,11 @@ fn run_then_report_again_and_a_failed_report_leaves_the_earlier_one() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let users: usize = read_batches(&out.join("features.parquet")).iter().map(|b| b.num_rows()).sum();
     check_report(&out.join("report"), users);
+    // Generated users belong to accounts: the account-level sales tiers are written.
+    let acc = &read_batches(&out.join("accounts.parquet"))[0];
+    let tiers = acc.column_by_name("sales_tier").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+    assert!(acc.num_rows() > 0);
+    assert!((0..acc.num_rows()).all(|i| tiers.value(i).starts_with("Tier ")));
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report/report.json")).unwrap()).unwrap();
     assert!(json["personas"]["clusters"]["ari"].is_number());

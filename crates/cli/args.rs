@@ -165,6 +165,9 @@ pub struct SegmentSource {
 pub struct SegmentArgs {
     #[command(flatten)]
     pub seg: SegmentSource,
+    /// Also write sales prioritization at account level (seed 7.2) to this Parquet file.
+    #[arg(long)]
+    pub accounts: Option<PathBuf>,
     /// Output Parquet file: user_id, one string column per family, one Boolean column
     /// per segment outside a family, and per score its total, tier and component points.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+mod accounts;
 mod demo;
 mod discover;
 mod features;

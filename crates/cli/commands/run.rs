@@ -50,6 +50,11 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
     let users = a.input.users.clone();
     let config = a.input.config.clone();
     super::features::run(FeaturesArgs { input: a.input, rules: Some(rules.clone()), out: features.clone() }, quiet)?;
+    // Account-level sales tiers when the data names accounts.
+    let has_accounts = matches!(
+        super::frame::Frame::open(&features)?.feature("account_id"),
+        Some(strata_rules::Column::Str { codes, .. }) if codes.iter().any(|c| *c != u32::MAX)
+    );
     // 2. Segments and scores from the feature table (no second pass over the events).
     step("segments and scores");
     super::segment::run(
@@ -67,6 +72,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
                 features: Some(features.clone()),
                 rules: Some(rules.clone()),
             },
+            accounts: has_accounts.then(|| a.out.join("accounts.parquet")),
             out: segments.clone(),
         },
         quiet,

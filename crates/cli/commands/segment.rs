@@ -146,7 +146,11 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
     let (shown, program) = super::rules::load_program(a.seg.rules.as_deref())?;
     let hpath = health_path(&a.out);
     let t0 = std::time::Instant::now();
-    let Evaluated { frame, outcome, .. } = evaluate(&program, &a.seg, &shown, &[&a.out, &hpath], quiet)?;
+    let mut outputs: Vec<&std::path::Path> = vec![&a.out, &hpath];
+    if let Some(p) = &a.accounts {
+        outputs.push(p);
+    }
+    let Evaluated { frame, outcome, table } = evaluate(&program, &a.seg, &shown, &outputs, quiet)?;
     if std::env::var_os("STRATA_TRACE").is_some() {
         eprintln!("trace: inputs and rules {:.3} s", t0.elapsed().as_secs_f64());
     }
@@ -155,6 +159,23 @@ pub fn run(a: SegmentArgs, quiet: bool) -> Result<(), Failure> {
     let batch = segments_batch(&program, &frame, &outcome)?;
     let json = serde_json::to_string_pretty(&health).map_err(|e| Failure::Internal(e.to_string()))?;
     write_parquet_atomic(&a.out, &batch)?;
+    if let Some(p) = &a.accounts {
+        let plan = program.slot_of(&strata_rules::Operand::User("plan".into())).and_then(|s| table.cols.get(s));
+        match super::accounts::accounts_batch(&program, &frame, &outcome, plan)? {
+            Some(b) => {
+                write_parquet_atomic(p, &b)?;
+                if !quiet {
+                    eprintln!("wrote {} ({} accounts)", p.display(), b.num_rows());
+                }
+            }
+            None => {
+                return Err(Failure::Input(format!(
+                    "--accounts: {} has no account_id: give events or a users table with account_id",
+                    frame.describe()
+                )))
+            }
+        }
+    }
     strata_io::write_atomic(&hpath, |f| {
         use std::io::Write;
         f.write_all(json.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| e.to_string())
