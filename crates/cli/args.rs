@@ -133,6 +133,13 @@ pub struct InputArgs {
 }
 
 /// `strata features`.
+impl InputArgs {
+    /// Events, users and config, every other input at its default.
+    pub fn plain(events: Option<String>, users: Option<String>, config: Option<PathBuf>) -> InputArgs {
+        InputArgs { events, users, as_of: None, config, col_user_id: None, col_timestamp: None, col_event: None }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct FeaturesArgs {
     #[command(flatten)]

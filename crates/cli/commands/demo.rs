@@ -22,15 +22,7 @@ pub fn run(a: DemoArgs, quiet: bool) -> Result<(), Failure> {
     let path = |f: &str| data.join(f).to_string_lossy().into_owned();
     let out = super::run::run(
         RunArgs {
-            input: InputArgs {
-                events: Some(path("events.parquet")),
-                users: Some(path("users.parquet")),
-                as_of: None,
-                config: None,
-                col_user_id: None,
-                col_timestamp: None,
-                col_event: None,
-            },
+            input: InputArgs::plain(Some(path("events.parquet")), Some(path("users.parquet")), None),
             rules: Some(rules.clone()),
             algo: Algo::Kmeans,
             k: "auto".into(),

@@ -31,15 +31,7 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::Input(format!("cannot create output folder {}: {e}", a.out.display())))?;
     let json_path = a.out.join("outcomes.json");
     let pq_path = a.out.join("outcomes_by_segment.parquet");
-    let input = InputArgs {
-        events: Some(a.events.clone()),
-        users: a.users.clone(),
-        as_of: None,
-        config: a.config.clone(),
-        col_user_id: None,
-        col_timestamp: None,
-        col_event: None,
-    };
+    let input = InputArgs::plain(Some(a.events.clone()), a.users.clone(), a.config.clone());
     let mut plan = Plan::new();
     let agg_ids = super::segment::plan_aggregates(&program, &mut plan, &shown)?;
     let has_before = std::cell::Cell::new(false);

@@ -60,15 +60,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
     super::segment::run(
         SegmentArgs {
             seg: SegmentSource {
-                input: crate::args::InputArgs {
-                    events: None,
-                    users,
-                    as_of: None,
-                    config: config.clone(),
-                    col_user_id: None,
-                    col_timestamp: None,
-                    col_event: None,
-                },
+                input: crate::args::InputArgs::plain(None, users, config.clone()),
                 features: Some(features.clone()),
                 rules: Some(rules.clone()),
             },

@@ -129,15 +129,7 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     let seg_path = a.out.join("segments_over_time.parquet");
     let tr_path = a.out.join("transitions.parquet");
     let ch_path = a.out.join("membership_changes.parquet");
-    let input = InputArgs {
-        events: Some(a.events.clone()),
-        users: a.users.clone(),
-        as_of: None,
-        config: a.config.clone(),
-        col_user_id: None,
-        col_timestamp: None,
-        col_event: None,
-    };
+    let input = InputArgs::plain(Some(a.events.clone()), a.users.clone(), a.config.clone());
     let mut plan = Plan::new();
     let agg_ids = super::segment::plan_aggregates(&program, &mut plan, &shown)?;
     let pick = |source: &strata_io::EventSource, _: Option<&strata_io::UsersTable>, _: &strata_core::Config| {

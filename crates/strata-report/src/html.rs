@@ -246,23 +246,7 @@ pub fn render(r: &Report) -> Result<String, Fail> {
     }
 
     o.push_str("<h2>Clusters against segment families</h2>\n");
-    let head: Vec<String> =
-        ["family", "ARI", "NMI", "V-measure", "homogeneity", "completeness", "purity"].map(String::from).to_vec();
-    let rows: Vec<Vec<String>> = r
-        .mapping
-        .iter()
-        .map(|m| {
-            vec![
-                m.family.clone(),
-                format!("{:.3}", m.ari),
-                format!("{:.3}", m.nmi),
-                format!("{:.3}", m.v_measure),
-                format!("{:.3}", m.homogeneity),
-                format!("{:.3}", m.completeness),
-                format!("{:.3}", m.purity),
-            ]
-        })
-        .collect();
+    let (head, rows) = crate::mapping_table(r);
     html_table(&mut o, &head, &rows);
 
     o.push_str("<h2>Cluster profiles</h2>\n");
@@ -372,23 +356,7 @@ pub fn render(r: &Report) -> Result<String, Fail> {
     }
 
     o.push_str("<h2>How well a single cluster reproduces each segment</h2>\n");
-    let head: Vec<String> =
-        ["family", "segment", "users", "best cluster", "precision", "recall", "F1"].map(String::from).to_vec();
-    let rows: Vec<Vec<String>> = r
-        .reproduction
-        .iter()
-        .map(|s| {
-            vec![
-                s.family.clone().unwrap_or_else(|| "(flag)".into()),
-                s.segment.clone(),
-                s.size.to_string(),
-                s.best_cluster.clone(),
-                format!("{:.2}", s.precision),
-                format!("{:.2}", s.recall),
-                format!("{:.2}", s.f1),
-            ]
-        })
-        .collect();
+    let (head, rows) = crate::reproduction_table(r);
     html_table(&mut o, &head, &rows);
 
     // The strategy section, from the Markdown renderer's content, as HTML blocks.

@@ -160,18 +160,10 @@ pub struct ClusterReport {
 pub struct Mapping {
     /// The family.
     pub family: String,
-    /// Adjusted Rand index.
-    pub ari: f64,
-    /// Normalised mutual information.
-    pub nmi: f64,
-    /// V-measure.
-    pub v_measure: f64,
-    /// Homogeneity.
-    pub homogeneity: f64,
-    /// Completeness.
-    pub completeness: f64,
-    /// Purity over all clusters.
-    pub purity: f64,
+    /// ARI, NMI, V-measure, homogeneity, completeness and purity (flattened into the
+    /// entry in report.json, as contract section 6 pins).
+    #[serde(flatten)]
+    pub scores: Scores,
     /// Row labels of the contingency table.
     pub clusters: Vec<String>,
     /// Column labels.
@@ -400,12 +392,7 @@ fn mapping(family: &str, rows: &Coded, cols: &Coded) -> (Mapping, Vec<Vec<u64>>)
         .collect();
     let m = Mapping {
         family: family.to_string(),
-        ari: s.ari,
-        nmi: s.nmi,
-        v_measure: s.v_measure,
-        homogeneity: s.homogeneity,
-        completeness: s.completeness,
-        purity: s.purity,
+        scores: s,
         clusters: rows.names.clone(),
         segments: cols.names.clone(),
         contingency: t.clone(),
@@ -467,7 +454,8 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         family_coded.push(cols);
     }
     // The family that agrees best with the clusters.
-    let primary = (0..maps.len()).max_by(|a, b| maps[*a].nmi.total_cmp(&maps[*b].nmi).then(b.cmp(a))).unwrap_or(0);
+    let primary =
+        (0..maps.len()).max_by(|a, b| maps[*a].scores.nmi.total_cmp(&maps[*b].scores.nmi).then(b.cmp(a))).unwrap_or(0);
     let profiles = strata_discover::profile::profiles(&input.features, &input.clusters);
     let persona_coded = input.personas.as_ref().map(|p| Coded::from_strings(&p.values, compare::UNASSIGNED));
     let members_of = |code: usize| -> Vec<usize> { (0..n).filter(|&u| rows.codes[u] == code).collect() };
@@ -663,12 +651,56 @@ fn pct(x: f64) -> String {
     format!("{:.0}%", 100.0 * x)
 }
 
+/// The header and rows of the families' agreement table, as both renderers show it.
+pub fn mapping_table(r: &Report) -> (Vec<String>, Vec<Vec<String>>) {
+    let head =
+        ["family", "ARI", "NMI", "V-measure", "homogeneity", "completeness", "purity"].map(String::from).to_vec();
+    let rows = r
+        .mapping
+        .iter()
+        .map(|m| {
+            let s = &m.scores;
+            std::iter::once(m.family.clone())
+                .chain(
+                    [s.ari, s.nmi, s.v_measure, s.homogeneity, s.completeness, s.purity]
+                        .iter()
+                        .map(|v| format!("{v:.3}")),
+                )
+                .collect()
+        })
+        .collect();
+    (head, rows)
+}
+
+/// The header and rows of the segment-reproduction table, as both renderers show it.
+pub fn reproduction_table(r: &Report) -> (Vec<String>, Vec<Vec<String>>) {
+    let head = ["family", "segment", "users", "best cluster", "precision", "recall", "F1"].map(String::from).to_vec();
+    let rows = r
+        .reproduction
+        .iter()
+        .map(|s| {
+            vec![
+                s.family.clone().unwrap_or_else(|| "(flag)".into()),
+                s.segment.clone(),
+                s.size.to_string(),
+                s.best_cluster.clone(),
+                format!("{:.2}", s.precision),
+                format!("{:.2}", s.recall),
+                format!("{:.2}", s.f1),
+            ]
+        })
+        .collect();
+    (head, rows)
+}
+
 /// Three findings in plain words: how far the clusters agree with the best-matching
 /// family, the largest candidate new segment, and the worst-reproduced segment or the
 /// misfiled users.
 fn headlines(r: &Report) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(best) = r.mapping.iter().max_by(|a, b| a.nmi.total_cmp(&b.nmi).then(b.family.cmp(&a.family))) {
+    if let Some(best) =
+        r.mapping.iter().max_by(|a, b| a.scores.nmi.total_cmp(&b.scores.nmi).then(b.family.cmp(&a.family)))
+    {
         let confirmed: Vec<String> = r
             .clusters
             .iter()
@@ -681,8 +713,8 @@ fn headlines(r: &Report) -> Vec<String> {
             "The {} clusters agree best with the {} segments (NMI {:.2}, ARI {:.2}){}.",
             r.cluster_count,
             best.family,
-            best.nmi,
-            best.ari,
+            best.scores.nmi,
+            best.scores.ari,
             if confirmed.is_empty() {
                 String::from("; no cluster confirms one of them on its own")
             } else {

@@ -49,22 +49,8 @@ pub fn render(r: &Report) -> String {
     o.push('\n');
 
     let _ = writeln!(o, "## Clusters against segment families\n");
-    let rows: Vec<Vec<String>> = r
-        .mapping
-        .iter()
-        .map(|m| {
-            vec![
-                m.family.clone(),
-                format!("{:.3}", m.ari),
-                format!("{:.3}", m.nmi),
-                format!("{:.3}", m.v_measure),
-                format!("{:.3}", m.homogeneity),
-                format!("{:.3}", m.completeness),
-                format!("{:.3}", m.purity),
-            ]
-        })
-        .collect();
-    table(&mut o, &["family", "ARI", "NMI", "V-measure", "homogeneity", "completeness", "purity"], &rows);
+    let (head, rows) = crate::mapping_table(r);
+    table(&mut o, &head.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
 
     let _ = writeln!(o, "## Clusters\n");
     for c in &r.clusters {
@@ -126,22 +112,8 @@ pub fn render(r: &Report) -> String {
     }
 
     let _ = writeln!(o, "## How well a single cluster reproduces each segment\n");
-    let rows: Vec<Vec<String>> = r
-        .reproduction
-        .iter()
-        .map(|s| {
-            vec![
-                s.family.clone().unwrap_or_else(|| "(flag)".into()),
-                s.segment.clone(),
-                s.size.to_string(),
-                s.best_cluster.clone(),
-                format!("{:.2}", s.precision),
-                format!("{:.2}", s.recall),
-                format!("{:.2}", s.f1),
-            ]
-        })
-        .collect();
-    table(&mut o, &["family", "segment", "users", "best cluster", "precision", "recall", "F1"], &rows);
+    let (head, rows) = crate::reproduction_table(r);
+    table(&mut o, &head.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
 
     let _ = writeln!(o, "## Misfiled users\n");
     let _ = writeln!(
