@@ -1089,6 +1089,77 @@ fn discover_and_assign_are_deterministic_and_refuse_bad_settings() {
 }
 
 #[test]
+fn gmm_discover_and_assign_agree_and_are_identical_across_thread_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("data");
+    let o =
+        strata(&["-q", "generate", "--users", "400", "--days", "45", "--seed", "6", "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (o, feats) = features(d, &data.join("events.parquet"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let f = feats.to_str().unwrap();
+    let mut runs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = d.join(format!("g{threads}.parquet"));
+        let model = d.join(format!("gm{threads}.json"));
+        let args = [
+            "discover",
+            "--features",
+            f,
+            "--algo",
+            "gmm",
+            "--k",
+            "auto",
+            "--k-min",
+            "2",
+            "--k-max",
+            "4",
+            "--gmm-sample",
+            "300",
+            "--model",
+            model.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        let o = strata_env(&args, &[("RAYON_NUM_THREADS", threads)]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("k =  4: BIC"), "{}", stderr(&o));
+        runs.push((std::fs::read(&out).unwrap(), std::fs::read(&model).unwrap()));
+    }
+    assert_eq!(runs[0], runs[1], "byte-identical whatever the thread count");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("g1.profiles.json")).unwrap()).unwrap();
+    assert_eq!(report["algo"], "gmm");
+    assert_eq!(report["fitted_on"], 300, "EM ran on the seeded sample");
+    let bics: Vec<f64> = report["k_scores"].as_array().unwrap().iter().map(|s| s["bic"].as_f64().unwrap()).collect();
+    let best = bics.iter().cloned().fold(f64::INFINITY, f64::min);
+    assert_eq!(report["bic"].as_f64().unwrap(), best, "the lowest BIC wins");
+    let b = read_batches(&d.join("g1.parquet"));
+    use arrow_array::cast::AsArray;
+    let prob = b[0].column_by_name("cluster_probability").unwrap().as_primitive::<arrow_array::types::Float64Type>();
+    assert!(prob.values().iter().all(|p| (0.0..=1.0 + 1e-12).contains(p) && *p >= 1.0 / 4.0 - 1e-12));
+    // The saved model labels the same table the same way, probabilities included.
+    let again = d.join("again.parquet");
+    let o = strata(&[
+        "-q",
+        "assign",
+        "--model",
+        d.join("gm1.json").to_str().unwrap(),
+        "--features",
+        f,
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(b, read_batches(&again));
+    // More components than users can fill: exit 2, nothing written.
+    let out = d.join("bad.parquet");
+    let o = strata(&["discover", "--features", f, "--algo", "gmm", "--k", "300", "--out", out.to_str().unwrap()]);
+    bad_input(&o, &["lower --k"], &out);
+}
+
+#[test]
 fn snapshots_count_transitions_and_membership_changes_on_a_hand_made_set() {
     let dir = tempfile::tempdir().unwrap();
     let t1 = T - 10 * DAY;

@@ -188,6 +188,8 @@ pub enum Algo {
     Kmeans,
     /// DBSCAN (exact; noise is a null cluster).
     Dbscan,
+    /// Gaussian mixture (full covariances, EM on a seeded sample; --k auto picks the lowest BIC).
+    Gmm,
 }
 
 /// Scaling after imputation and log1p.
@@ -210,7 +212,8 @@ pub struct DiscoverArgs {
     /// The algorithm.
     #[arg(long, value_enum, default_value = "kmeans")]
     pub algo: Algo,
-    /// Clusters for k-means: a number, or `auto` (the best silhouette over --k-min..=--k-max).
+    /// Clusters for k-means or components for gmm: a number, or `auto` (k-means: the best
+    /// silhouette over --k-min..=--k-max; gmm: the lowest BIC).
     #[arg(long, default_value = "auto", allow_hyphen_values = true)]
     pub k: String,
     /// Smallest k tried by --k auto.
@@ -247,6 +250,9 @@ pub struct DiscoverArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// gmm: rows EM is fitted on (a seeded sample when there are more users).
+    #[arg(long, default_value_t = 20_000)]
+    pub gmm_sample: usize,
     /// Users in the seeded sample for silhouette and stability.
     #[arg(long, default_value_t = 4000)]
     pub sample: usize,

@@ -9,6 +9,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strata_discover::dbscan::{auto_eps, DbscanParams};
+use strata_discover::gmm::{GmmModel, GmmParams};
 use strata_discover::kmeans::KMeansParams;
 use strata_discover::prep::{is_behavioural, InputColumn, Pipeline, Scale};
 use strata_discover::{profile, score_k, DiscoverError, KScore, Model};
@@ -84,14 +85,37 @@ fn read_centres(path: &Path) -> Result<Array2<f64>, Failure> {
         .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
-fn clusters_batch(frame: &Frame, labels: &[Option<usize>]) -> Result<RecordBatch, Failure> {
+/// `user_id, cluster` (and, for a mixture, `cluster_probability`: the responsibility of
+/// the chosen component).
+fn clusters_batch(frame: &Frame, labels: &[Option<usize>], prob: Option<&[f64]>) -> Result<RecordBatch, Failure> {
     let (field, users) = frame.user_array()?;
     let cluster: ArrayRef = Arc::new(Int64Array::from_iter(labels.iter().map(|l| l.map(|v| v as i64))));
-    RecordBatch::try_new(
-        Arc::new(Schema::new(vec![field, Field::new("cluster", DataType::Int64, true)])),
-        vec![users, cluster],
-    )
-    .map_err(|e| Failure::Internal(e.to_string()))
+    let mut fields = vec![field, Field::new("cluster", DataType::Int64, true)];
+    let mut cols = vec![users, cluster];
+    if let Some(p) = prob {
+        fields.push(Field::new("cluster_probability", DataType::Float64, false));
+        cols.push(Arc::new(arrow_array::Float64Array::from(p.to_vec())));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// The k values `--k` asks for (`auto`: `--k-min..=--k-max`, capped below the user count).
+fn k_range(a: &DiscoverArgs, n: usize) -> Result<Vec<usize>, Failure> {
+    if a.k == "auto" {
+        if a.k_min < 2 || a.k_max < a.k_min {
+            return Err(Failure::Input(format!(
+                "--k auto needs 2 <= --k-min <= --k-max (got {}..={})",
+                a.k_min, a.k_max
+            )));
+        }
+        Ok((a.k_min..=a.k_max.min(n.saturating_sub(1)).max(a.k_min)).collect())
+    } else {
+        match a.k.parse::<usize>() {
+            Ok(0) => Err(Failure::Input("--k 0: give at least 1 cluster, or auto".into())),
+            Ok(k) => Ok(vec![k]),
+            Err(_) => Err(Failure::Input(format!("--k '{}': give a number or auto", a.k))),
+        }
+    }
 }
 
 pub fn write_json(path: &Path, v: &serde_json::Value) -> Result<(), Failure> {
@@ -125,12 +149,13 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
     let x = pipeline.transform(&cols).map_err(bad)?;
     let trace = std::env::var_os("STRATA_TRACE").is_some();
     let mut report = json!({
-        "algo": match a.algo { Algo::Kmeans => "kmeans", Algo::Dbscan => "dbscan" },
+        "algo": match a.algo { Algo::Kmeans => "kmeans", Algo::Dbscan => "dbscan", Algo::Gmm => "gmm" },
         "users": n,
         "columns": pipeline.output_names(),
         "left_out": skipped,
         "seed": a.seed,
     });
+    let mut probability: Option<Vec<f64>> = None;
     let (labels, model) = match a.algo {
         Algo::Kmeans => {
             if a.tol.is_nan() || a.tol < 0.0 {
@@ -141,21 +166,7 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
             if let Some(p) = &a.init_centers {
                 base.init = Some(read_centres(p)?);
             }
-            let ks: Vec<usize> = if a.k == "auto" {
-                if a.k_min < 2 || a.k_max < a.k_min {
-                    return Err(Failure::Input(format!(
-                        "--k auto needs 2 <= --k-min <= --k-max (got {}..={})",
-                        a.k_min, a.k_max
-                    )));
-                }
-                (a.k_min..=a.k_max.min(n.saturating_sub(1)).max(a.k_min)).collect()
-            } else {
-                match a.k.parse::<usize>() {
-                    Ok(0) => return Err(Failure::Input("--k 0: give at least 1 cluster, or auto".into())),
-                    Ok(k) => vec![k],
-                    Err(_) => return Err(Failure::Input(format!("--k '{}': give a number or auto", a.k))),
-                }
-            };
+            let ks = k_range(&a, n)?;
             if let Some(init) = &base.init {
                 if ks.len() != 1 || init.nrows() != ks[0] {
                     return Err(Failure::Input(format!(
@@ -203,9 +214,65 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
             report["k_scores"] = json!(scores);
             report["inertia"] = json!(m.inertia);
             report["iterations"] = json!(m.iterations);
-            let model =
-                Model { version: 1, algo: "kmeans".into(), pipeline: pipeline.clone(), kmeans: Some(m), dbscan: None };
+            let model = Model {
+                version: 1,
+                algo: "kmeans".into(),
+                pipeline: pipeline.clone(),
+                kmeans: Some(m),
+                dbscan: None,
+                gmm: None,
+            };
             (l.into_iter().map(Some).collect::<Vec<_>>(), model)
+        }
+        Algo::Gmm => {
+            let ks = k_range(&a, n)?;
+            let mut scores = Vec::new();
+            let mut best: Option<GmmModel> = None;
+            for k in ks {
+                let p = GmmParams { k, sample: a.gmm_sample, max_iter: a.max_iter as u64, ..GmmParams::new(k, a.seed) };
+                let t0 = std::time::Instant::now();
+                let m = p.fit_matrix(x.view()).map_err(bad)?;
+                if trace {
+                    eprintln!("trace: gmm k={k}: {:.3} s, bic {}", t0.elapsed().as_secs_f64(), m.bic);
+                }
+                if !quiet && a.k == "auto" {
+                    eprintln!("  k = {k:>2}: BIC {:.1}, mean log-likelihood {:.3}", m.bic, m.mean_log_likelihood);
+                }
+                scores.push(json!({
+                    "k": k,
+                    "bic": m.bic,
+                    "mean_log_likelihood": m.mean_log_likelihood,
+                    "reg_covariance": m.reg_covariance,
+                    "retries": m.retries,
+                }));
+                if best.as_ref().is_none_or(|b| m.bic < b.bic) {
+                    best = Some(m);
+                }
+            }
+            let Some(m) = best else {
+                return Err(Failure::Input("no k to try".into()));
+            };
+            let (labels, prob, _) = m.predict_matrix(x.view());
+            report["k"] = json!(m.k());
+            report["k_scores"] = json!(scores);
+            report["bic"] = json!(m.bic);
+            report["fitted_on"] = json!(m.fitted_on);
+            report["reg_covariance"] = json!(m.reg_covariance);
+            let opt: Vec<Option<usize>> = labels.iter().map(|l| Some(*l)).collect();
+            let idx = strata_discover::metrics::sample_indices(n, a.sample, a.seed ^ 0x5151);
+            let data = x.as_standard_layout().to_owned();
+            report["silhouette"] =
+                json!(strata_discover::metrics::silhouette(data.as_slice().unwrap_or(&[]), x.ncols(), &opt, &idx));
+            probability = Some(prob);
+            let model = Model {
+                version: 1,
+                algo: "gmm".into(),
+                pipeline: pipeline.clone(),
+                kmeans: None,
+                dbscan: None,
+                gmm: Some(m),
+            };
+            (opt, model)
         }
         Algo::Dbscan => {
             let eps = if a.eps == "auto" {
@@ -250,13 +317,14 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
                     core_points,
                     core_labels,
                 }),
+                gmm: None,
             };
             (r.labels, model)
         }
     };
     let profiles = profile::profiles(&cols, &labels);
     report["profiles"] = json!(profiles);
-    let batch_out = clusters_batch(&frame, &labels)?;
+    let batch_out = clusters_batch(&frame, &labels, probability.as_deref())?;
     strata_io::write_parquet_atomic(&a.out, &batch_out)?;
     write_json(&profiles_path, &report)?;
     if let Some(m) = &a.model {
@@ -291,7 +359,8 @@ pub fn assign(a: AssignArgs, quiet: bool) -> Result<(), Failure> {
     let cols = input_columns(batch, Some(&names), &a.features)?;
     let x = model.pipeline.transform(&cols).map_err(bad)?;
     let labels = model.assign(x.view()).map_err(bad)?;
-    let out = clusters_batch(&frame, &labels)?;
+    let prob = model.gmm.as_ref().map(|g| g.predict_matrix(x.view()).1);
+    let out = clusters_batch(&frame, &labels, prob.as_deref())?;
     strata_io::write_parquet_atomic(&a.out, &out)?;
     if !quiet {
         let noise = labels.iter().filter(|l| l.is_none()).count();

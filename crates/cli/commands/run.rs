@@ -88,6 +88,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
             n_init: 3,
             seed: a.seed,
             sample: 4000,
+            gmm_sample: 20_000,
             init_centers: None,
             model: Some(model),
             out: clusters.clone(),

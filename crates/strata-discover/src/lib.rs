@@ -1,9 +1,11 @@
 //! Cluster discovery on the feature table (issue #4): a fitted, saved preprocessing
 //! [`prep::Pipeline`], [`kmeans`] (standard Lloyd with greedy k-means++ behind linfa's
 //! `Fit`/`Predict` traits), exact parallel [`dbscan`] behind linfa's `Transformer`,
+//! Gaussian mixtures ([`gmm`], linfa-clustering's EM behind a guard),
 //! quality and agreement [`metrics`], automatic k, and cluster [`profile`]s. No I/O.
 
 pub mod dbscan;
+pub mod gmm;
 pub mod kmeans;
 pub mod metrics;
 pub mod prep;
@@ -118,7 +120,7 @@ pub fn score_k(
 pub struct Model {
     /// Format version.
     pub version: u32,
-    /// `kmeans` or `dbscan`.
+    /// `kmeans`, `dbscan` or `gmm`.
     pub algo: String,
     /// The preprocessing, fitted.
     pub pipeline: prep::Pipeline,
@@ -127,6 +129,9 @@ pub struct Model {
     /// DBSCAN's core points (transformed) and their clusters: a new user joins the
     /// cluster of its nearest core point within `eps`, else is noise.
     pub dbscan: Option<DbscanModel>,
+    /// The Gaussian mixture: a new user joins its most likely component.
+    #[serde(default)]
+    pub gmm: Option<gmm::GmmModel>,
 }
 
 /// What DBSCAN keeps for assigning later snapshots.
@@ -148,9 +153,21 @@ impl Model {
         if let Some(m) = &self.kmeans {
             return Ok(m.predict_matrix(x).into_iter().map(Some).collect());
         }
+        if let Some(g) = &self.gmm {
+            if g.d != x.ncols() {
+                return Err(DiscoverError::BadParam(format!(
+                    "the mixture has {} dimensions, the transformed table {}",
+                    g.d,
+                    x.ncols()
+                )));
+            }
+            let owned = x.as_standard_layout().to_owned();
+            dbscan::check_finite(owned.as_slice().unwrap_or(&[]), g.d)?;
+            return Ok(g.predict_matrix(x).0.into_iter().map(Some).collect());
+        }
         let Some(db) = &self.dbscan else {
             return Err(DiscoverError::BadParam(
-                "the model holds neither k-means centres nor DBSCAN core points".into(),
+                "the model holds no k-means centres, DBSCAN core points or mixture".into(),
             ));
         };
         let d = x.ncols();
