@@ -590,6 +590,55 @@ fn run_then_report_again_and_a_failed_report_leaves_the_earlier_one() {
     assert_eq!(std::fs::read_to_string(again.join("report.md")).unwrap(), first);
     let leftovers: Vec<_> = std::fs::read_dir(&again).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(leftovers.len(), 4, "{leftovers:?}");
+    // Outcomes 14 days before the end of the data (2026-10-21 to 2026-11-29): ICP by users and by accounts, recommendations,
+    // and the report's sections for them.
+    let oc = dir.path().join("outcomes");
+    let o = strata(&[
+        "-q",
+        "outcomes",
+        "--events",
+        &p("events.parquet"),
+        "--users",
+        &p("users.parquet"),
+        "--as-of",
+        "2026-11-14T00:00:00Z",
+        "--horizon",
+        "14d",
+        "--out",
+        oc.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(oc.join("outcomes.json")).unwrap()).unwrap();
+    let accounts = j["icp"]["accounts"].as_u64().unwrap();
+    assert!(accounts >= 5, "{}", j["icp"]);
+    assert_eq!(j["insights"]["icp_account_groups"].as_u64().unwrap(), (accounts as f64 * 0.2).round() as u64);
+    assert!(!j["insights"]["icp_accounts"].as_array().unwrap().is_empty());
+    assert!(j["insights"]["icp_accounts"].as_array().unwrap().iter().all(|a| a["top_share"].as_f64().unwrap() <= 1.0));
+    let with = dir.path().join("with-outcomes");
+    let o = strata(&[
+        "-q",
+        "report",
+        "--features",
+        &f("features.parquet"),
+        "--segments",
+        &f("segments.parquet"),
+        "--clusters",
+        &f("clusters.parquet"),
+        "--rules",
+        &f("strata.rules"),
+        "--outcomes",
+        oc.join("outcomes.json").to_str().unwrap(),
+        "--out",
+        with.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let md = std::fs::read_to_string(with.join("report.md")).unwrap();
+    for section in
+        ["## Ideal customer profile: users", "## Ideal customer profile: accounts", "## Feature recommendations"]
+    {
+        assert!(md.contains(section), "{section} missing");
+    }
 }
 
 /// Opens report.html in headless Chromium: no console message, no failed request, and a

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use strata_core::{AsOf, MICROS_PER_DAY};
 use strata_features::Plan;
-use strata_report::outcomes::{backtest, group, GroupOutcome, UserOutcome};
+use strata_report::outcomes::{
+    backtest, best_and_worst, group, groups_of, icp_attributes, roll_up, GroupOutcome, IcpColumn, Insights, UserOutcome,
+};
 use strata_rules::Column;
 
 fn num(frame: &Frame, name: &str) -> Vec<f64> {
@@ -147,8 +149,10 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         user_out.iter().map(|o| o.revenue).collect(),
         engagement,
     ];
-    let (top, bottom) = strata_report::outcomes::best_and_worst(&measures, 0.2);
-    let mut icp = Vec::new();
+    let (top, bottom) = best_and_worst(&measures, 0.2);
+    // The attributes tested: the users table's (firmographic) and the behavioural
+    // features at T.
+    let mut cols: Vec<IcpColumn> = Vec::new();
     if let Some(u) = users.as_ref() {
         let attrs = super::frame::Attributes::new(Some(u));
         let skip = [cfg.columns.get("user_id"), cfg.columns.get("signup_at"), cfg.columns.get("account_id")];
@@ -158,55 +162,43 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
             .map(|b| b.schema().fields().iter().map(|f| f.name().clone()).collect())
             .unwrap_or_default();
         for name in names.iter().filter(|c| !skip.contains(&c.as_str())) {
+            let kind = "firmographic".to_string();
             match attrs.column(name, &keys) {
                 Some(Column::Str { dict, codes }) if dict.len() <= 50 => {
-                    for (code, value) in dict.iter().enumerate() {
-                        let has: Vec<bool> = codes.iter().map(|c| *c == code as u32).collect();
-                        icp.push(strata_report::outcomes::icp_attribute(
-                            format!("{name} = {value}"),
-                            "firmographic",
-                            &has,
-                            &top,
-                            &bottom,
-                        ));
-                    }
+                    cols.push(IcpColumn::Categorical { name: name.clone(), kind, dict, codes })
                 }
-                Some(Column::Num(v)) => {
-                    let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-                    present.sort_by(f64::total_cmp);
-                    if let Some(med) = present.get(present.len() / 2).copied() {
-                        let has: Vec<bool> = v.iter().map(|x| !x.is_nan() && *x >= med).collect();
-                        icp.push(strata_report::outcomes::icp_attribute(
-                            format!("{name} >= {med} (median)"),
-                            "firmographic",
-                            &has,
-                            &top,
-                            &bottom,
-                        ));
-                    }
-                }
+                Some(Column::Num(values)) => cols.push(IcpColumn::Numeric { name: name.clone(), kind, values }),
                 _ => {}
             }
         }
     }
     for name in strata_features::feature_names().iter().filter(|f| strata_discover::prep::is_behavioural(f)) {
-        let v = num(&at, name);
-        let mut present: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
-        present.sort_by(f64::total_cmp);
-        let Some(med) = present.get(present.len() / 2).copied() else { continue };
-        let (label, has): (String, Vec<bool>) = if med > 0.0 {
-            (format!("{name} >= {med} (median)"), v.iter().map(|x| *x >= med).collect())
-        } else {
-            (format!("{name} > 0"), v.iter().map(|x| *x > 0.0).collect())
-        };
-        icp.push(strata_report::outcomes::icp_attribute(label, "behavioral", &has, &top, &bottom));
+        cols.push(IcpColumn::Numeric { name: name.to_string(), kind: "behavioral".into(), values: num(&at, name) });
     }
-    icp.retain(|a| a.top_share > 0.0 || a.bottom_share > 0.0);
-    icp.sort_by(|a, b| {
-        let key =
-            |x: &strata_report::outcomes::IcpAttribute| x.lift.map_or(f64::INFINITY, |l| (l.max(1e-9)).ln().abs());
-        key(b).total_cmp(&key(a)).then(a.attribute.cmp(&b.attribute))
-    });
+    let icp = icp_attributes(&cols, &top, &bottom);
+    // The same by account (seed 8: "top 20% vs bottom 20% of accounts"): retention is
+    // the share of the account's users retained, revenue their sum, engagement their
+    // mean; attributes are rolled up (most common value, mean).
+    let (icp_accounts, account_groups, accounts) = match at.feature("account_id") {
+        Some(Column::Str { dict, codes }) => {
+            let groups: Vec<Vec<usize>> = groups_of(&codes, dict.len()).into_iter().filter(|g| !g.is_empty()).collect();
+            let mean = |g: &Vec<usize>, v: &[f64]| g.iter().map(|u| v[*u]).sum::<f64>() / g.len() as f64;
+            let acc_measures = vec![
+                groups.iter().map(|g| mean(g, &measures[0])).collect::<Vec<_>>(),
+                groups.iter().map(|g| g.iter().map(|u| measures[1][*u]).sum()).collect(),
+                groups.iter().map(|g| mean(g, &measures[2])).collect(),
+            ];
+            let (atop, abottom) = best_and_worst(&acc_measures, 0.2);
+            let mut acols: Vec<IcpColumn> = cols.iter().map(|c| roll_up(c, &groups)).collect();
+            acols.push(IcpColumn::Numeric {
+                name: "account_users".into(),
+                kind: "firmographic".into(),
+                values: groups.iter().map(|g| g.len() as f64).collect(),
+            });
+            (icp_attributes(&acols, &atop, &abottom), atop.len(), groups.len())
+        }
+        _ => (Vec::new(), 0, 0),
+    };
     // Feature recommendations (seed 5.2): what power users use together, and for each
     // user the features they have not used whose users retain better.
     let (feature_names, sets) = match &at {
@@ -221,6 +213,14 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
         })
         .collect();
     let affinity = strata_report::outcomes::affinity(&sets, &power, &feature_names);
+    // The strongest pairs for the report: features most power users use, then the
+    // highest affinity.
+    let mut top_pairs: Vec<strata_report::outcomes::Affinity> =
+        affinity.iter().filter(|x| x.users_both > 0).cloned().collect();
+    top_pairs.sort_by(|a, b| {
+        b.users_both.cmp(&a.users_both).then(b.affinity.total_cmp(&a.affinity)).then(a.feature_a.cmp(&b.feature_a))
+    });
+    top_pairs.truncate(20);
     let retained: Vec<bool> = user_out.iter().map(|o| o.retained).collect();
     let lifts = strata_report::outcomes::feature_lifts(&sets, &retained, &feature_names);
     let recs = strata_report::outcomes::recommend(&sets, &lifts, 2);
@@ -307,6 +307,21 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
             "top_users": top.len(),
             "bottom_users": bottom.len(),
             "attributes": icp,
+            "accounts": accounts,
+            "top_accounts": account_groups,
+            "bottom_accounts": account_groups,
+            "account_attributes": icp_accounts,
+        },
+        "insights": Insights {
+            as_of: AsOf(t).to_rfc3339(),
+            horizon_days,
+            icp_users: icp.clone(),
+            icp_accounts: icp_accounts.clone(),
+            icp_account_groups: account_groups,
+            feature_lifts: lifts.iter().flatten().cloned().collect(),
+            affinity: top_pairs,
+            power_users: power.len(),
+            users_recommended: recs.iter().map(|(u, _)| *u).collect::<std::collections::BTreeSet<_>>().len(),
         },
     });
     let text = serde_json::to_string_pretty(&report).map_err(|e| Failure::Internal(e.to_string()))? + "\n";

@@ -210,7 +210,7 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
             }
         })
         .unwrap_or_default();
-    let outcomes = match &a.outcomes {
+    let (outcomes, insights) = match &a.outcomes {
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| Failure::Input(format!("cannot read --outcomes {}: {e}", p.display())))?;
@@ -222,14 +222,21 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
                 v["as_of"].as_str().unwrap_or("?"),
                 v["horizon_days"]
             ));
-            serde_json::from_value(v["segments"].clone()).map_err(|e| {
+            let not_ours = |e: serde_json::Error| {
                 Failure::Input(format!(
                     "--outcomes {}: not the outcomes.json `strata outcomes` writes: {e}",
                     p.display()
                 ))
-            })?
+            };
+            let groups = serde_json::from_value(v["segments"].clone()).map_err(not_ours)?;
+            // Older outcomes files have no insights: the report simply leaves them out.
+            let insights = match v.get("insights") {
+                Some(i) => Some(serde_json::from_value(i.clone()).map_err(not_ours)?),
+                None => None,
+            };
+            (groups, insights)
         }
-        None => Vec::new(),
+        None => (Vec::new(), None),
     };
     let transitions = match &a.transitions {
         Some(p) => read_transitions(p)?,
@@ -255,6 +262,7 @@ pub fn build(a: &ReportArgs) -> Result<Report, Failure> {
         seed: a.seed,
         outcomes,
         transitions,
+        insights,
     };
     strata_report::build(&input).map_err(|e| Failure::Input(e.to_string()))
 }

@@ -355,6 +355,13 @@ pub fn render(r: &Report) -> Result<String, Fail> {
         );
     }
 
+    if let Some(i) = &r.insights {
+        for (title, note, head, rows) in crate::outcomes::insight_tables(i, 12) {
+            let _ = writeln!(o, "<h2>{}</h2>\n<p>{}</p>", esc(&title), esc(&note));
+            html_table(&mut o, &head, &rows);
+        }
+    }
+
     o.push_str("<h2>How well a single cluster reproduces each segment</h2>\n");
     let (head, rows) = crate::reproduction_table(r);
     html_table(&mut o, &head, &rows);

@@ -90,6 +90,8 @@ pub struct Input {
     pub outcomes: Vec<outcomes::GroupOutcome>,
     /// Transition matrices between two snapshots (`strata snapshots`).
     pub transitions: Vec<Transitions>,
+    /// ICP refinement and feature recommendations (`strata outcomes`).
+    pub insights: Option<outcomes::Insights>,
 }
 
 /// One family's movement between two snapshots.
@@ -254,6 +256,8 @@ pub struct Report {
     pub headlines: Vec<String>,
     /// Movement between snapshots, when given.
     pub transitions: Vec<Transitions>,
+    /// ICP refinement and feature recommendations, when given.
+    pub insights: Option<outcomes::Insights>,
     /// The z-score of each distinguishing feature per cluster (for the heatmap):
     /// features, then one row per cluster in `clusters` order.
     pub heatmap: (Vec<String>, Vec<Vec<f64>>),
@@ -641,6 +645,7 @@ pub fn build(input: &Input) -> Result<Report, ReportError> {
         personas,
         headlines: Vec::new(),
         transitions: input.transitions.clone(),
+        insights: input.insights.clone(),
         heatmap: (hm_features, hm_rows),
     };
     report.headlines = headlines(&report);

@@ -141,6 +141,13 @@ pub fn render(r: &Report) -> String {
         table(&mut o, &head, &rows);
     }
 
+    if let Some(i) = &r.insights {
+        for (title, note, head, rows) in crate::outcomes::insight_tables(i, 12) {
+            let _ = writeln!(o, "## {title}\n\n{note}\n");
+            table(&mut o, &head.iter().map(String::as_str).collect::<Vec<_>>(), &rows);
+        }
+    }
+
     if let Some(p) = &r.personas {
         let _ = writeln!(o, "## Planted personas\n");
         let mut rows = vec![vec![

@@ -149,7 +149,7 @@ pub fn backtest(
 }
 
 /// One attribute's share among the best and the worst users (seed section 8).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct IcpAttribute {
     /// `plan = pro`, `invites_sent_30d > 0`, `sessions_28d >= 12 (median)`.
     pub attribute: String,
@@ -207,8 +207,229 @@ pub fn icp_attribute(attribute: String, kind: &str, has: &[bool], top: &[usize],
     IcpAttribute { attribute, kind: kind.to_string(), top_share: t, bottom_share: b, lift: (b > 0.0).then(|| t / b) }
 }
 
+/// An attribute of each entity (user or account) that ICP refinement tests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IcpColumn {
+    /// Values from a small dictionary; each value is tested (`u32::MAX` = null).
+    Categorical {
+        /// The column.
+        name: String,
+        /// `firmographic` or `behavioral`.
+        kind: String,
+        /// Distinct values.
+        dict: Vec<String>,
+        /// One code per entity.
+        codes: Vec<u32>,
+    },
+    /// Numbers (NaN = null): tested as `>= median`, or `> 0` when the median is 0.
+    Numeric {
+        /// The column.
+        name: String,
+        /// `firmographic` or `behavioral`.
+        kind: String,
+        /// One value per entity.
+        values: Vec<f64>,
+    },
+}
+
+/// Every attribute of `cols` with its shares among `top` and `bottom`, those nobody in
+/// either group has left out, ranked by how far the lift is from 1 (an attribute only
+/// the top has first), then by the gap between the two shares, then by name.
+pub fn icp_attributes(cols: &[IcpColumn], top: &[usize], bottom: &[usize]) -> Vec<IcpAttribute> {
+    let mut out = Vec::new();
+    for col in cols {
+        match col {
+            IcpColumn::Categorical { name, kind, dict, codes } => {
+                for (code, value) in dict.iter().enumerate() {
+                    let has: Vec<bool> = codes.iter().map(|c| *c == code as u32).collect();
+                    out.push(icp_attribute(format!("{name} = {value}"), kind, &has, top, bottom));
+                }
+            }
+            IcpColumn::Numeric { name, kind, values } => {
+                let mut present: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+                present.sort_by(f64::total_cmp);
+                let Some(med) = present.get(present.len() / 2).copied() else { continue };
+                let (label, has): (String, Vec<bool>) = if med > 0.0 {
+                    (format!("{name} >= {med} (median)"), values.iter().map(|x| *x >= med).collect())
+                } else {
+                    (format!("{name} > 0"), values.iter().map(|x| *x > 0.0).collect())
+                };
+                out.push(icp_attribute(label, kind, &has, top, bottom));
+            }
+        }
+    }
+    out.retain(|a| a.top_share > 0.0 || a.bottom_share > 0.0);
+    let key = |x: &IcpAttribute| x.lift.map_or(f64::INFINITY, |l| (l.max(1e-9)).ln().abs());
+    let gap = |x: &IcpAttribute| (x.top_share - x.bottom_share).abs();
+    out.sort_by(|a, b| {
+        key(b).total_cmp(&key(a)).then(gap(b).total_cmp(&gap(a))).then(a.attribute.cmp(&b.attribute))
+    });
+    out
+}
+
+/// Users grouped by a dictionary-coded column (an account): one member list per
+/// dictionary value, in dictionary order; null codes belong to no group.
+pub fn groups_of(codes: &[u32], groups: usize) -> Vec<Vec<usize>> {
+    let mut out = vec![Vec::new(); groups];
+    for (u, c) in codes.iter().enumerate() {
+        if let Some(g) = out.get_mut(*c as usize) {
+            g.push(u);
+        }
+    }
+    out
+}
+
+/// A user column rolled up to groups: numbers by their mean over members with a value
+/// (NaN when none has one), categories by their most common value among members
+/// (ties to the smaller code; null when no member has one).
+pub fn roll_up(col: &IcpColumn, groups: &[Vec<usize>]) -> IcpColumn {
+    match col {
+        IcpColumn::Numeric { name, kind, values } => IcpColumn::Numeric {
+            name: name.clone(),
+            kind: kind.clone(),
+            values: groups
+                .iter()
+                .map(|g| {
+                    let v: Vec<f64> = g.iter().map(|u| values[*u]).filter(|x| !x.is_nan()).collect();
+                    if v.is_empty() {
+                        f64::NAN
+                    } else {
+                        v.iter().sum::<f64>() / v.len() as f64
+                    }
+                })
+                .collect(),
+        },
+        IcpColumn::Categorical { name, kind, dict, codes } => IcpColumn::Categorical {
+            name: name.clone(),
+            kind: kind.clone(),
+            dict: dict.clone(),
+            codes: groups
+                .iter()
+                .map(|g| {
+                    let mut count = vec![0usize; dict.len()];
+                    for u in g {
+                        if let Some(c) = count.get_mut(codes[*u] as usize) {
+                            *c += 1;
+                        }
+                    }
+                    let best = count.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)));
+                    best.filter(|(_, c)| **c > 0).map_or(u32::MAX, |(i, _)| i as u32)
+                })
+                .collect(),
+        },
+    }
+}
+
+/// What `strata outcomes` learned beyond the per-segment table, for the report.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
+pub struct Insights {
+    /// The snapshot.
+    pub as_of: String,
+    /// The horizon.
+    pub horizon_days: f64,
+    /// ICP attributes of the best against the worst 20% of users.
+    pub icp_users: Vec<IcpAttribute>,
+    /// The same for accounts (empty without accounts).
+    pub icp_accounts: Vec<IcpAttribute>,
+    /// Accounts in each of the two groups.
+    pub icp_account_groups: usize,
+    /// Retention lift of each feature (enough users only).
+    pub feature_lifts: Vec<FeatureLift>,
+    /// The strongest feature pairs among power users.
+    pub affinity: Vec<Affinity>,
+    /// Power users the affinity counts.
+    pub power_users: usize,
+    /// Users given at least one recommendation.
+    pub users_recommended: usize,
+}
+
+/// A titled table: (title, note, header, rows).
+pub type InsightTable = (String, String, Vec<String>, Vec<Vec<String>>);
+
+/// The report's tables from [`Insights`]: (title, note, header, rows), each table at
+/// most `limit` rows. Shared by the Markdown and HTML renderers.
+pub fn insight_tables(i: &Insights, limit: usize) -> Vec<InsightTable> {
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    let icp = |attrs: &[IcpAttribute]| -> Vec<Vec<String>> {
+        attrs
+            .iter()
+            .take(limit)
+            .map(|a| {
+                vec![
+                    a.attribute.clone(),
+                    a.kind.clone(),
+                    pct(a.top_share),
+                    pct(a.bottom_share),
+                    a.lift.map_or("only in the top".into(), |l| format!("{l:.2}")),
+                ]
+            })
+            .collect()
+    };
+    let head = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let icp_head = head(&["attribute", "kind", "top 20%", "bottom 20%", "lift"]);
+    let mut out = vec![(
+        "Ideal customer profile: users".to_string(),
+        format!(
+            "The best and worst 20% of users at {} by retention, revenue over the next {} days and engagement; attributes ranked by how far their lift is from 1.",
+            i.as_of, i.horizon_days
+        ),
+        icp_head.clone(),
+        icp(&i.icp_users),
+    )];
+    if !i.icp_accounts.is_empty() {
+        out.push((
+            "Ideal customer profile: accounts".to_string(),
+            format!(
+                "The best and worst 20% of accounts ({} each) by the share of their users retained, their revenue and their users' mean engagement; firmographics are the account's most common value, behaviour its users' mean.",
+                i.icp_account_groups
+            ),
+            icp_head,
+            icp(&i.icp_accounts),
+        ));
+    }
+    let mut lifts: Vec<&FeatureLift> = i.feature_lifts.iter().collect();
+    lifts.sort_by(|a, b| b.lift.total_cmp(&a.lift).then(a.feature.cmp(&b.feature)));
+    out.push((
+        "Feature recommendations".to_string(),
+        format!(
+            "Retention over the next {} days of each feature's users against everyone else's; each user is recommended the two features with the highest lift above 1 they have not used ({} users, `recommendations.parquet`).",
+            i.horizon_days, i.users_recommended
+        ),
+        head(&["feature", "users", "retention with", "retention without", "lift"]),
+        lifts
+            .iter()
+            .take(limit)
+            .map(|l| {
+                vec![
+                    l.feature.clone(),
+                    l.users.to_string(),
+                    pct(l.retention_with),
+                    pct(l.retention_without),
+                    format!("{:.2}", l.lift),
+                ]
+            })
+            .collect(),
+    ));
+    if !i.affinity.is_empty() {
+        out.push((
+            "Feature affinity among power users".to_string(),
+            format!(
+                "Of the {} power users using the first feature, the share also using the second (`feature_affinity.parquet` has every pair).",
+                i.power_users
+            ),
+            head(&["feature", "also uses", "users of the first", "affinity"]),
+            i.affinity
+                .iter()
+                .take(limit)
+                .map(|a| vec![a.feature_a.clone(), a.feature_b.clone(), a.users_a.to_string(), pct(a.affinity)])
+                .collect(),
+        ));
+    }
+    out
+}
+
 /// How often users of `feature_a` also use `feature_b`, among a group (power users).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Affinity {
     /// The feature used.
     pub feature_a: String,
@@ -257,7 +478,7 @@ pub fn affinity(sets: &[Vec<u32>], group: &[usize], names: &[String]) -> Vec<Aff
 }
 
 /// Retention of a feature's users against everyone else's.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FeatureLift {
     /// The feature.
     pub feature: String,

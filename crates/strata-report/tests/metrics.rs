@@ -242,3 +242,47 @@ fn recommendations_on_a_tiny_set_with_a_known_answer() {
     let ag = aff.iter().find(|x| x.feature_a == "alpha" && x.feature_b == "gamma").unwrap();
     assert_eq!(ag.affinity, 0.0);
 }
+
+#[test]
+fn account_icp_rolls_users_up_with_a_known_answer() {
+    use strata_report::outcomes::{best_and_worst, groups_of, icp_attributes, roll_up, IcpColumn};
+    // Users 0..6 in accounts A (0, 1), B (2, 3, 4), C (5); user 6 has no account.
+    let codes = vec![0, 0, 1, 1, 1, 2, u32::MAX];
+    let groups = groups_of(&codes, 3);
+    assert_eq!(groups, vec![vec![0, 1], vec![2, 3, 4], vec![5]]);
+    let plan = IcpColumn::Categorical {
+        name: "plan".into(),
+        kind: "firmographic".into(),
+        dict: vec!["free".into(), "pro".into()],
+        codes: vec![1, 0, 0, 0, 1, u32::MAX, 1],
+    };
+    let sessions = IcpColumn::Numeric {
+        name: "sessions".into(),
+        kind: "behavioral".into(),
+        values: vec![4.0, f64::NAN, 1.0, 2.0, 3.0, 0.0, 9.0],
+    };
+    // A: free 1 / pro 1 -> the smaller code (free); B: free 2 / pro 1 -> free; C: null.
+    match roll_up(&plan, &groups) {
+        IcpColumn::Categorical { codes, .. } => assert_eq!(codes, vec![0, 0, u32::MAX]),
+        other => panic!("{other:?}"),
+    }
+    // Means over members with a value: A 4, B 2, C 0.
+    let rolled = roll_up(&sessions, &groups);
+    match &rolled {
+        IcpColumn::Numeric { values, .. } => assert_eq!(values, &vec![4.0, 2.0, 0.0]),
+        other => panic!("{other:?}"),
+    }
+    // With 5 accounts the top and bottom 20% are one account each.
+    let (top, bottom) = best_and_worst(&[vec![0.9, 0.1, 0.5, 0.4, 0.3]], 0.2);
+    assert_eq!((top.clone(), bottom.clone()), (vec![0], vec![1]));
+    let col = IcpColumn::Numeric {
+        name: "seats".into(),
+        kind: "firmographic".into(),
+        values: vec![10.0, 1.0, 5.0, 5.0, 2.0],
+    };
+    let attrs = icp_attributes(&[col], &top, &bottom);
+    // The median of 1, 2, 5, 5, 10 is 5: the top account has it, the bottom does not.
+    assert_eq!(attrs.len(), 1);
+    assert_eq!(attrs[0].attribute, "seats >= 5 (median)");
+    assert_eq!((attrs[0].top_share, attrs[0].bottom_share, attrs[0].lift), (1.0, 0.0, None));
+}

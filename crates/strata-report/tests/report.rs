@@ -87,6 +87,7 @@ fn input() -> Input {
         seed: 1,
         outcomes: Vec::new(),
         transitions: Vec::new(),
+        insights: None,
     }
 }
 
@@ -185,4 +186,56 @@ fn measured_outcomes_fill_the_dashboard_and_transitions_are_drawn() {
     let doc = scraper::Html::parse_document(&page);
     let sel = scraper::Selector::parse("div.chart svg").expect("selector");
     assert_eq!(doc.select(&sel).count(), 5, "one more chart: the transition heatmap");
+}
+
+#[test]
+fn icp_and_recommendations_get_their_sections() {
+    use strata_report::outcomes::{Affinity, FeatureLift, IcpAttribute, Insights};
+    let mut inp = input();
+    let attr = |a: &str, t: f64, b: f64| IcpAttribute {
+        attribute: a.into(),
+        kind: "firmographic".into(),
+        top_share: t,
+        bottom_share: b,
+        lift: (b > 0.0).then(|| t / b),
+    };
+    inp.insights = Some(Insights {
+        as_of: "2026-01-08T00:00:00Z".into(),
+        horizon_days: 14.0,
+        icp_users: vec![attr("plan = pro", 0.8, 0.2)],
+        icp_accounts: vec![attr("industry = fintech", 0.5, 0.0)],
+        icp_account_groups: 3,
+        feature_lifts: vec![
+            FeatureLift { feature: "export".into(), users: 40, retention_with: 0.9, retention_without: 0.6, lift: 1.5 },
+            FeatureLift { feature: "search".into(), users: 90, retention_with: 0.7, retention_without: 0.7, lift: 1.0 },
+        ],
+        affinity: vec![Affinity {
+            feature_a: "export".into(),
+            feature_b: "search".into(),
+            users_a: 10,
+            users_both: 7,
+            affinity: 0.7,
+        }],
+        power_users: 12,
+        users_recommended: 33,
+    });
+    let r = build(&inp).expect("report");
+    let md = markdown::render(&r);
+    assert!(md.contains("## Ideal customer profile: users"), "{md}");
+    assert!(md.contains("| plan = pro | firmographic | 80.0% | 20.0% | 4.00 |"), "{md}");
+    assert!(md.contains("## Ideal customer profile: accounts"));
+    assert!(md.contains("| industry = fintech | firmographic | 50.0% | 0.0% | only in the top |"), "{md}");
+    assert!(md.contains("(3 each)"));
+    // Highest lift first.
+    let (e, s) = (md.find("| export | 40 |").expect("export row"), md.find("| search | 90 |").expect("search"));
+    assert!(e < s);
+    assert!(md.contains("(33 users, `recommendations.parquet`)"));
+    assert!(md.contains("| export | search | 10 | 70.0% |"), "{md}");
+    let page = html::render(&r).expect("html");
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse("h2").expect("selector");
+    let titles: Vec<String> = doc.select(&sel).map(|h| h.text().collect()).collect();
+    for t in ["Ideal customer profile: users", "Ideal customer profile: accounts", "Feature recommendations"] {
+        assert!(titles.iter().any(|x| x == t), "{titles:?}");
+    }
 }
