@@ -261,9 +261,7 @@ pub fn icp_attributes(cols: &[IcpColumn], top: &[usize], bottom: &[usize]) -> Ve
     out.retain(|a| a.top_share > 0.0 || a.bottom_share > 0.0);
     let key = |x: &IcpAttribute| x.lift.map_or(f64::INFINITY, |l| (l.max(1e-9)).ln().abs());
     let gap = |x: &IcpAttribute| (x.top_share - x.bottom_share).abs();
-    out.sort_by(|a, b| {
-        key(b).total_cmp(&key(a)).then(gap(b).total_cmp(&gap(a))).then(a.attribute.cmp(&b.attribute))
-    });
+    out.sort_by(|a, b| key(b).total_cmp(&key(a)).then(gap(b).total_cmp(&gap(a))).then(a.attribute.cmp(&b.attribute)));
     out
 }
 
