@@ -90,7 +90,8 @@ fn times(a: &SnapshotsArgs, first: i64, last: i64) -> Result<Vec<i64>, Failure> 
 /// One snapshot evaluated.
 struct Snap {
     at: i64,
-    frame: Frame,
+    /// Its rows of `segments_over_time.parquet`.
+    segments: RecordBatch,
     keys: Vec<UserKey>,
     outcome: strata_rules::Outcome,
     churned: Vec<bool>,
@@ -124,43 +125,45 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     };
     lap("engine (scan and finalize)");
     let churn_days = a.churn_days as f64;
-    let mut snaps: Vec<Snap> = Vec::new();
-    for out in outs {
-        let at = out.as_of.0;
-        let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
-        let mut table = build_table(&program, &frame, users.as_ref(), &cfg, &shown)?;
-        let outcome = strata_rules::run(&program, &mut table);
-        let num = |name: &str| match frame.feature(name) {
-            Some(Column::Num(v)) => v,
-            _ => vec![f64::NAN; frame.rows()],
-        };
-        let seen = num("days_since_last_seen");
-        let tenure = num("tenure_days");
-        let churned = seen
-            .iter()
-            .zip(&tenure)
-            .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
-            .collect();
-        let keys = frame.keys();
-        snaps.push(Snap { at, frame, keys, outcome, churned });
-    }
-
+    // Each snapshot's rules run on their own: side by side.
+    use rayon::prelude::*;
+    let snaps: Vec<Snap> = outs
+        .into_par_iter()
+        .map(|out| -> Result<Snap, Failure> {
+            let at = out.as_of.0;
+            let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
+            let mut table = build_table(&program, &frame, users.as_ref(), &cfg, &shown)?;
+            let outcome = strata_rules::run(&program, &mut table);
+            let num = |name: &str| match frame.feature(name) {
+                Some(Column::Num(v)) => v,
+                _ => vec![f64::NAN; frame.rows()],
+            };
+            let seen = num("days_since_last_seen");
+            let tenure = num("tenure_days");
+            let churned = seen
+                .iter()
+                .zip(&tenure)
+                .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
+                .collect();
+            let keys = frame.keys();
+            // This snapshot's rows of the long segments table; the feature table is
+            // dropped here, so 18 of them never sit in memory at once after this.
+            let b = super::segment::segments_batch(&program, &frame, &outcome)?;
+            let n = b.num_rows();
+            let mut fields =
+                vec![Field::new("as_of", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
+            fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
+            let mut cols: Vec<ArrayRef> =
+                vec![Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC"))];
+            cols.extend(b.columns().iter().cloned());
+            let segments = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+                .map_err(|e| Failure::Internal(e.to_string()))?;
+            Ok(Snap { at, keys, outcome, churned, segments })
+        })
+        .collect::<Result<_, _>>()?;
     lap("rules");
     // The segments at every snapshot, one long table.
-    let mut batches = Vec::new();
-    for s in &snaps {
-        let b = super::segment::segments_batch(&program, &s.frame, &s.outcome)?;
-        let n = b.num_rows();
-        let mut fields =
-            vec![Field::new("as_of", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
-        fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
-        let mut cols: Vec<ArrayRef> =
-            vec![Arc::new(TimestampMicrosecondArray::from(vec![s.at; n]).with_timezone("UTC"))];
-        cols.extend(b.columns().iter().cloned());
-        batches.push(
-            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Failure::Internal(e.to_string()))?,
-        );
-    }
+    let batches: Vec<RecordBatch> = snaps.iter().map(|s| s.segments.clone()).collect();
     let schema = batches[0].schema();
     let long = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| Failure::Internal(e.to_string()))?;
 
@@ -306,9 +309,20 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     lap("transitions and changes");
-    strata_io::write_parquet_atomic(&seg_path, &long)?;
-    strata_io::write_parquet_atomic(&tr_path, &tr_batch)?;
-    strata_io::write_parquet_atomic(&ch_path, &ch_batch)?;
+    drop(batches);
+    // Three files, written side by side.
+    let (a, (b, c)) = rayon::join(
+        || strata_io::write_parquet_atomic(&seg_path, &long),
+        || {
+            rayon::join(
+                || strata_io::write_parquet_atomic(&tr_path, &tr_batch),
+                || strata_io::write_parquet_atomic(&ch_path, &ch_batch),
+            )
+        },
+    );
+    a?;
+    b?;
+    c?;
     lap("writes");
     if !quiet {
         eprintln!(

@@ -62,8 +62,14 @@ pub struct UserAcc {
     pub account: Option<(i64, u64)>,
     /// Features used, sorted by code.
     pub features: Vec<FeatUse>,
-    /// Gap-derived sessions, sorted by start, separated by more than the gap.
+    /// Gap-derived sessions, sorted by start, separated by more than the gap. In a
+    /// multi-snapshot scan only the latest snapshot builds them; the others count their
+    /// gap events (`gap_n`, `gap_last`) and read theirs with [`UserAcc::sessions_at`].
     pub sessions: Vec<Sess>,
+    /// Events without a session id (the ones gap sessions are made of).
+    pub gap_n: u64,
+    /// The latest of them.
+    pub gap_last: i64,
     /// Sessions with an id, sorted by id.
     pub id_sessions: Vec<IdSess>,
 }
@@ -107,6 +113,46 @@ impl UserAcc {
         insert_point(&mut self.sessions, ts, gap);
     }
 
+    /// Counts an event without a session id.
+    #[inline]
+    pub fn count_gap_event(&mut self, ts: i64) {
+        self.gap_last = if self.gap_n == 0 { ts } else { self.gap_last.max(ts) };
+        self.gap_n += 1;
+    }
+
+    /// This snapshot's sessions, sorted by start: its gap sessions (every event up to
+    /// `t`) derived from `full`, the same user's gap sessions over every event up to the
+    /// latest snapshot's time, and its sessions with an id. Restricting the events to
+    /// `<= t` keeps every session that ends by `t` as it is, drops those that start
+    /// after `t`, and cuts the one running across `t` at the last event up to `t` (which
+    /// is in it: a session covers every event from its start to its end), holding the
+    /// events up to `t` the earlier sessions do not. Borrowed unless a session is cut or
+    /// there are sessions with an id.
+    pub fn sessions_at<'a>(&'a self, full: &'a [Sess], t: i64) -> std::borrow::Cow<'a, [Sess]> {
+        use std::borrow::Cow;
+        let gap: Cow<'a, [Sess]> = if self.gap_n == 0 {
+            Cow::Borrowed(&[])
+        } else {
+            let k = full.partition_point(|s| s.start <= t);
+            match full[..k].last() {
+                Some(last) if last.end > t => {
+                    let before: u64 = full[..k - 1].iter().map(|s| u64::from(s.count)).sum();
+                    let mut v = full[..k].to_vec();
+                    v[k - 1] = Sess { start: last.start, end: self.gap_last, count: (self.gap_n - before) as u32 };
+                    Cow::Owned(v)
+                }
+                _ => Cow::Borrowed(&full[..k]),
+            }
+        };
+        if self.id_sessions.is_empty() {
+            return gap;
+        }
+        let mut v = gap.into_owned();
+        v.extend(self.id_sessions.iter().map(|s| s.s));
+        v.sort_unstable();
+        Cow::Owned(v)
+    }
+
     /// Adds an event at `ts` to the session with id `sid`.
     #[inline]
     pub fn add_to_id_session(&mut self, sid: u64, ts: i64) {
@@ -137,6 +183,10 @@ impl UserAcc {
                 self.last = self.last.max(other.last);
             }
         }
+        if other.gap_n > 0 {
+            self.gap_last = if self.gap_n == 0 { other.gap_last } else { self.gap_last.max(other.gap_last) };
+        }
+        self.gap_n += other.gap_n;
         self.n += other.n;
         self.day_bits |= other.day_bits;
         self.milestones |= other.milestones;
@@ -173,14 +223,6 @@ impl UserAcc {
                 Err(i) => self.id_sessions.insert(i, s),
             }
         }
-    }
-
-    /// All sessions (derived and keyed), sorted by start.
-    pub fn all_sessions(&self) -> Vec<Sess> {
-        let mut v: Vec<Sess> = self.sessions.clone();
-        v.extend(self.id_sessions.iter().map(|s| s.s));
-        v.sort_unstable();
-        v
     }
 }
 

@@ -175,6 +175,9 @@ pub(crate) struct Scan<'a> {
     /// The as-of times: every event is folded into the snapshot of each one it
     /// precedes, in this one pass.
     pub as_ofs: Vec<AsOf>,
+    /// The snapshot of the latest as-of time: the only one that builds gap sessions
+    /// (the others derive theirs from it when they are finished).
+    pub full: usize,
     pub gap_us: i64,
     pub shared: &'a Mutex<Interners>,
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
@@ -366,7 +369,12 @@ impl Scan<'_> {
                 }
                 match sid {
                     Some(sid) => acc.add_to_id_session(sid, when),
-                    None => acc.add_to_sessions(when, self.gap_us),
+                    None => {
+                        acc.count_gap_event(when);
+                        if si == self.full {
+                            acc.add_to_sessions(when, self.gap_us);
+                        }
+                    }
                 }
                 if let Some(v) = revenue {
                     acc.revenue += v;

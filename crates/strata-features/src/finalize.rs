@@ -139,16 +139,17 @@ fn median(v: &mut [f64]) -> Option<f64> {
 }
 
 /// Computes one user's row. `signup` is the users table's `signup_at`, if any.
-pub(crate) fn row(ctx: &RowCtx<'_>, acc: &UserAcc, counters: &[u32], signup: Option<i64>) -> Row {
+/// `full` is the user's gap sessions up to the latest as-of time of the pass.
+pub(crate) fn row(ctx: &RowCtx<'_>, acc: &UserAcc, full: &[Sess], counters: &[u32], signup: Option<i64>) -> Row {
     let t = ctx.t.0;
     let day_of = |ts: i64| (t - ts).div_euclid(MICROS_PER_DAY);
-    let sessions: Vec<Sess> = acc.all_sessions();
+    let sessions = acc.sessions_at(full, t);
     let mut s7 = 0i64;
     let mut s28 = 0i64;
     let mut len28 = 0i64;
     let mut ev28_sess = 0i64;
     let mut weeks = [0i64; N_WEEKS];
-    for s in &sessions {
+    for s in sessions.iter() {
         let d = day_of(s.start);
         if d < 7 {
             s7 += 1;

@@ -199,10 +199,13 @@ pub fn compute_many(input: Input<'_>, as_ofs: &[(AsOf, &'static str)]) -> Result
     let t0 = std::time::Instant::now();
     let compiled = Compiled::new(&plan, cfg);
     let shared = Mutex::new(Interners::default());
+    // The latest as-of time (the first of equals): its snapshot builds the gap sessions.
+    let full = (0..as_ofs.len()).rev().max_by_key(|i| as_ofs[*i].0 .0).unwrap_or(0);
     let scan = Scan {
         source: input.source,
         compiled: &compiled,
         as_ofs: as_ofs.iter().map(|(t, _)| *t).collect(),
+        full,
         gap_us: cfg.session_gap_secs * 1_000_000,
         shared: &shared,
         progress: input.progress,
@@ -210,12 +213,30 @@ pub fn compute_many(input: Input<'_>, as_ofs: &[(AsOf, &'static str)]) -> Result
     let part = scan.run()?;
     let scan_secs = t0.elapsed().as_secs_f64();
     let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut outs = Vec::with_capacity(as_ofs.len());
-    for (snap, (as_of, source)) in part.snaps.into_iter().zip(as_ofs) {
-        let ctx = Finish { input: &input, plan: &plan, compiled: &compiled, caller_ids: &caller_ids, g: &g };
-        outs.push(ctx.finish(snap, *as_of, source, scan_secs)?);
-    }
-    Ok(outs)
+    // Snapshots are finished side by side: each is independent of the others, so the
+    // result is the same whatever the thread count (18 weekly snapshots of 50,000 users:
+    // 3.2 s one after another).
+    let mut snaps = part.snaps;
+    // Only the latest snapshot built gap sessions: every snapshot reads its own from
+    // them (`UserAcc::sessions_at`).
+    let full_sessions: Vec<Vec<acc::Sess>> = snaps
+        .get_mut(full)
+        .map(|s| s.users.iter_mut().map(|u| std::mem::take(&mut u.sessions)).collect())
+        .unwrap_or_default();
+    let ctx = Finish {
+        input: &input,
+        plan: &plan,
+        compiled: &compiled,
+        caller_ids: &caller_ids,
+        g: &g,
+        started: t0,
+        full_sessions: &full_sessions,
+    };
+    snaps
+        .into_par_iter()
+        .zip(as_ofs.par_iter())
+        .map(|(snap, (as_of, source))| ctx.finish(snap, *as_of, source, scan_secs))
+        .collect()
 }
 
 struct Finish<'a, 'i> {
@@ -224,6 +245,10 @@ struct Finish<'a, 'i> {
     compiled: &'a Compiled,
     caller_ids: &'a [usize],
     g: &'a Interners,
+    /// When the pass started: every timing is counted from it.
+    started: std::time::Instant,
+    /// Every user's gap sessions up to the latest as-of time.
+    full_sessions: &'a [Vec<acc::Sess>],
 }
 
 impl Finish<'_, '_> {
@@ -235,11 +260,12 @@ impl Finish<'_, '_> {
         as_of_source: &str,
         scan_secs: f64,
     ) -> Result<Output, EngineError> {
-        let Finish { input, plan, compiled, caller_ids, g } = *self;
+        let Finish { input, plan, compiled, caller_ids, g, started, full_sessions } = *self;
         let input = *input;
         let cfg = input.config;
-        let t0 = std::time::Instant::now() - std::time::Duration::from_secs_f64(scan_secs);
-        let mut timings: Vec<(&'static str, f64)> = vec![("scan", scan_secs)];
+        let t0 = started;
+        let mut timings: Vec<(&'static str, f64)> =
+            vec![("scan", scan_secs), ("finish started", t0.elapsed().as_secs_f64())];
         let n_slots = compiled.n_slots;
         part.users.resize_with(g.user_keys.len(), Default::default);
         part.counters.resize(g.user_keys.len() * n_slots, 0);
@@ -354,9 +380,10 @@ impl Finish<'_, '_> {
             .map(|u| match u.idx {
                 Some(ix) => {
                     let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
-                    finalize::row(&ctx, &part.users[ix], c, u.signup)
+                    let full = full_sessions.get(ix).map_or(&[][..], Vec::as_slice);
+                    finalize::row(&ctx, &part.users[ix], full, c, u.signup)
                 }
-                None => finalize::row(&ctx, &empty, &zero, u.signup),
+                None => finalize::row(&ctx, &empty, &[], &zero, u.signup),
             })
             .collect();
 

@@ -35,6 +35,22 @@ fn arb_event(with_session: bool) -> impl Strategy<Value = Ev> {
         })
 }
 
+/// Events packed into the last 5 days before T (2 users, 10-minute steps within an
+/// hour of each half day), so sessions of several events are common and as-of times
+/// fall inside them.
+fn arb_dense_event() -> impl Strategy<Value = Ev> {
+    (0usize..2, -10i64..=0, 0i64..7, 0usize..EVENTS.len(), prop::option::of(0usize..FEATURES.len())).prop_map(
+        |(u, half_days, tens, e, f)| Ev {
+            user: Some(USERS[u].to_string()),
+            ts: Some(T + half_days * DAY / 2 + tens * 10 * MIN),
+            event: EVENTS[e].to_string(),
+            feature: f.map(|f| FEATURES[f].to_string()),
+            session: None,
+            revenue: None,
+        },
+    )
+}
+
 struct Reference {
     sessions_7d: i64,
     sessions_28d: i64,
@@ -216,6 +232,10 @@ proptest! {
 /// The multi-snapshot pass gives, for every as-of time, exactly the table a run at that
 /// time alone gives: every column, every user, the quality counts.
 fn check_snapshots(rows: &[Ev], days_back: &[i64]) -> Result<(), TestCaseError> {
+    check_snapshots_at(rows, &days_back.iter().map(|d| T - d * DAY).collect::<Vec<_>>())
+}
+
+fn check_snapshots_at(rows: &[Ev], at: &[i64]) -> Result<(), TestCaseError> {
     use strata_core::{AsOf, Config};
     use strata_features::{compute, compute_many, Input, Plan};
     let dir = tempfile::tempdir().unwrap();
@@ -225,7 +245,7 @@ fn check_snapshots(rows: &[Ev], days_back: &[i64]) -> Result<(), TestCaseError> 
     let src = strata_io::EventSource::open(&[p], &cols).unwrap();
     let plan = Plan::default();
     let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &plan, progress: None };
-    let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
+    let times: Vec<(AsOf, &'static str)> = at.iter().map(|t| (AsOf(*t), "--as-of")).collect();
     let many = compute_many(input, &times).unwrap();
     prop_assert_eq!(many.len(), times.len());
     for (got, (t, _)) in many.iter().zip(&times) {
@@ -245,5 +265,17 @@ proptest! {
         days_back in proptest::collection::vec(0i64..40, 1..5),
     ) {
         check_snapshots(&rows, &days_back)?;
+    }
+
+    /// As-of times in the middle of sessions (events come every 10 minutes within an
+    /// hour): the snapshots that derive their sessions from the latest one's must cut
+    /// the session running across their time exactly as a run of their own does.
+    #[test]
+    fn snapshots_inside_sessions_equal_separate_runs(
+        rows in proptest::collection::vec(arb_dense_event(), 1..80),
+        at in proptest::collection::vec((0i64..8, 0i64..14), 1..5),
+    ) {
+        let times: Vec<i64> = at.iter().map(|(half_days, five)| T - half_days * DAY / 2 + five * 5 * MIN).collect();
+        check_snapshots_at(&rows, &times)?;
     }
 }
