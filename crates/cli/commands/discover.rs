@@ -244,6 +244,8 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
                     "mean_log_likelihood": m.mean_log_likelihood,
                     "reg_covariance": m.reg_covariance,
                     "retries": m.retries,
+                    "iterations": m.iterations,
+                    "converged": m.converged,
                 }));
                 if best.as_ref().is_none_or(|b| m.bic < b.bic) {
                     best = Some(m);

@@ -91,6 +91,12 @@ pub struct GmmModel {
     pub mean_log_likelihood: f64,
     /// Bayesian information criterion on those rows (lower is better).
     pub bic: f64,
+    /// EM iterations run.
+    #[serde(default)]
+    pub iterations: u64,
+    /// Whether the log-likelihood settled within the tolerance before the cap.
+    #[serde(default)]
+    pub converged: bool,
 }
 
 /// Lower Cholesky factor of a symmetric positive definite `d x d` matrix.
@@ -205,6 +211,8 @@ impl GmmModel {
             fitted_on: 0,
             mean_log_likelihood: f64::NAN,
             bic: f64::NAN,
+            iterations: 0,
+            converged: false,
         })
     }
 }
@@ -285,18 +293,21 @@ impl GmmParams {
         }
         let mut model = m_step(data, d, k, &resp, reg)?;
         let mut lower = f64::NEG_INFINITY;
-        let mut converged = false;
+        // Like scikit-learn, a fit that runs out of iterations is kept; the model says so.
+        let (mut iterations, mut converged) = (0, false);
         for _ in 0..self.max_iter {
             let prev = lower;
             let log_norm = e_step(&model, data, &mut resp);
             lower = log_norm.iter().sum::<f64>() / n as f64;
             model = m_step(data, d, k, &resp, reg)?;
+            iterations += 1;
             if (lower - prev).abs() < self.tol {
                 converged = true;
                 break;
             }
         }
-        let _ = converged; // like scikit-learn, a fit that ran out of iterations is kept
+        model.iterations = iterations;
+        model.converged = converged;
         let mut scratch = vec![0.0; n * k];
         let total: f64 = e_step(&model, data, &mut scratch).iter().sum();
         Ok((model, total))
@@ -423,6 +434,8 @@ fn m_step(data: &[f64], d: usize, k: usize, resp: &[f64], reg: f64) -> Result<Gm
         fitted_on: n,
         mean_log_likelihood: f64::NAN,
         bic: f64::NAN,
+        iterations: 0,
+        converged: false,
     })
 }
 
@@ -466,6 +479,8 @@ mod tests {
             fitted_on: 0,
             mean_log_likelihood: 0.0,
             bic: 0.0,
+            iterations: 0,
+            converged: true,
         };
         let x = Array2::from_shape_vec((2, 1), vec![1e3, 4.0]).expect("shape");
         let (labels, prob, ll) = m.predict_matrix(x.view());

@@ -49,6 +49,7 @@ fn recovers_planted_blobs_exactly_with_confident_probabilities() {
     assert!((m.weights.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     assert_eq!(m.retries, 0);
     assert_eq!(m.fitted_on, 800);
+    assert!(m.converged && m.iterations >= 1 && m.iterations < 200, "{} iterations", m.iterations);
 }
 
 #[test]
