@@ -192,6 +192,15 @@ pub enum Algo {
     Gmm,
 }
 
+/// Covariances of a Gaussian mixture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CovarianceArg {
+    /// A full covariance matrix per component.
+    Full,
+    /// Per-feature variances only.
+    Diag,
+}
+
 /// Scaling after imputation and log1p.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScaleArg {
@@ -250,6 +259,9 @@ pub struct DiscoverArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// gmm: full covariances, or diagonal ones (no correlations; much cheaper on many columns).
+    #[arg(long, value_enum, default_value = "full")]
+    pub covariance: CovarianceArg,
     /// gmm: rows EM is fitted on (a seeded sample when there are more users).
     #[arg(long, default_value_t = 20_000)]
     pub gmm_sample: usize,

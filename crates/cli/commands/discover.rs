@@ -1,5 +1,5 @@
 use super::frame::Frame;
-use crate::args::{Algo, AssignArgs, DiscoverArgs, ScaleArg};
+use crate::args::{Algo, AssignArgs, CovarianceArg, DiscoverArgs, ScaleArg};
 use crate::Failure;
 use arrow_array::cast::AsArray;
 use arrow_array::{ArrayRef, Int64Array, RecordBatch};
@@ -229,7 +229,13 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
             let mut scores = Vec::new();
             let mut best: Option<GmmModel> = None;
             for k in ks {
-                let p = GmmParams { k, sample: a.gmm_sample, max_iter: a.max_iter as u64, ..GmmParams::new(k, a.seed) };
+                let p = GmmParams {
+                    k,
+                    sample: a.gmm_sample,
+                    max_iter: a.max_iter as u64,
+                    diagonal: a.covariance == CovarianceArg::Diag,
+                    ..GmmParams::new(k, a.seed)
+                };
                 let t0 = std::time::Instant::now();
                 let m = p.fit_matrix(x.view()).map_err(bad)?;
                 if trace {
@@ -260,6 +266,7 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
             report["bic"] = json!(m.bic);
             report["fitted_on"] = json!(m.fitted_on);
             report["reg_covariance"] = json!(m.reg_covariance);
+            report["covariance"] = json!(if m.diagonal { "diag" } else { "full" });
             let opt: Vec<Option<usize>> = labels.iter().map(|l| Some(*l)).collect();
             let idx = strata_discover::metrics::sample_indices(n, a.sample, a.seed ^ 0x5151);
             let data = x.as_standard_layout().to_owned();

@@ -1,7 +1,9 @@
 //! `strata run`: features (with the rules' aggregates, one pass over the events),
 //! segments and scores from that table, clusters, and the report, all under one folder.
 
-use crate::args::{DiscoverArgs, FeaturesArgs, ReportArgs, RunArgs, ScaleArg, SegmentArgs, SegmentSource};
+use crate::args::{
+    CovarianceArg, DiscoverArgs, FeaturesArgs, ReportArgs, RunArgs, ScaleArg, SegmentArgs, SegmentSource,
+};
 use crate::Failure;
 use strata_report::Report;
 
@@ -89,6 +91,7 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<RunOutput, Failure> {
             seed: a.seed,
             sample: 4000,
             gmm_sample: 20_000,
+            covariance: CovarianceArg::Full,
             init_centers: None,
             model: Some(model),
             out: clusters.clone(),

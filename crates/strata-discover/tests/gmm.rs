@@ -178,3 +178,60 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn diagonal_covariances_recover_blobs_and_cost_fewer_parameters() {
+    let (x, truth) = blobs(4, 200, 5, 1);
+    let full = GmmParams::new(4, 7).fit_matrix(x.view()).unwrap();
+    let diag = GmmParams { diagonal: true, ..GmmParams::new(4, 7) }.fit_matrix(x.view()).unwrap();
+    assert!(diag.diagonal && !full.diagonal);
+    let (labels, prob, _) = diag.predict_matrix(x.view());
+    assert_eq!(adjusted_rand_index(&labels, &truth), 1.0);
+    assert!(prob.iter().all(|p| *p > 0.99));
+    // Only the diagonal of each covariance factor is non-zero.
+    let d = 5;
+    for c in 0..4 {
+        for a in 0..d {
+            for b in 0..d {
+                let v = diag.cov_chol[c * d * d + a * d + b];
+                assert_eq!(v == 0.0, a != b, "component {c} ({a}, {b}) = {v}");
+            }
+        }
+    }
+    // The diagonal fast path gives what the general (triangular) path gives on the same
+    // factors.
+    let general = GmmModel { diagonal: false, ..diag.clone() };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for row in x.rows() {
+        diag.weighted_log_density(row.as_slice().unwrap(), &mut a);
+        general.weighted_log_density(row.as_slice().unwrap(), &mut b);
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-9 * (1.0 + v.abs()), "{u} vs {v}");
+        }
+    }
+    // The penalty: full charges k d (d + 1) / 2 covariance parameters, diagonal k d.
+    let n = 800f64;
+    let penalty = |p: usize| p as f64 * n.ln();
+    let (full_p, diag_p) = (4 * 5 + 4 * 15 + 3, 4 * 5 + 4 * 5 + 3);
+    let full_fit = full.bic - penalty(full_p);
+    let diag_fit = diag.bic - penalty(diag_p);
+    assert!((full_fit + 2.0 * full.mean_log_likelihood * n).abs() < 1e-6 * full_fit.abs());
+    assert!((diag_fit + 2.0 * diag.mean_log_likelihood * n).abs() < 1e-6 * diag_fit.abs());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// In one dimension a diagonal covariance is the full one: the same mixture.
+    #[test]
+    fn in_one_dimension_diagonal_equals_full(seed in 0u64..10_000, k in 1usize..4) {
+        let (x, _) = blobs(3, 40, 1, seed);
+        let full = GmmParams::new(k, seed).fit_matrix(x.view()).unwrap();
+        let diag = GmmParams { diagonal: true, ..GmmParams::new(k, seed) }.fit_matrix(x.view()).unwrap();
+        prop_assert_eq!(full.iterations, diag.iterations);
+        for (a, b) in full.means.iter().zip(&diag.means).chain(full.cov_chol.iter().zip(&diag.cov_chol)) {
+            prop_assert!((a - b).abs() < 1e-9 * (1.0 + b.abs()), "{} vs {}", a, b);
+        }
+        prop_assert!((full.bic - diag.bic).abs() < 1e-6 * full.bic.abs().max(1.0));
+    }
+}
