@@ -1206,6 +1206,24 @@ fn gmm_discover_and_assign_agree_and_are_identical_across_thread_counts() {
     let out = d.join("bad.parquet");
     let o = strata(&["discover", "--features", f, "--algo", "gmm", "--k", "300", "--out", out.to_str().unwrap()]);
     bad_input(&o, &["lower --k"], &out);
+    // --k auto where no k can be fitted: exit 2, saying why.
+    let o = strata(&[
+        "-q",
+        "discover",
+        "--features",
+        f,
+        "--algo",
+        "gmm",
+        "--k",
+        "auto",
+        "--k-min",
+        "250",
+        "--k-max",
+        "251",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    bad_input(&o, &["no k in --k-min..=--k-max could be fitted", "lower --k"], &out);
 }
 
 #[test]

@@ -237,7 +237,19 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
                     ..GmmParams::new(k, a.seed)
                 };
                 let t0 = std::time::Instant::now();
-                let m = p.fit_matrix(x.view()).map_err(bad)?;
+                let m = match p.fit_matrix(x.view()) {
+                    Ok(m) => m,
+                    // With --k auto one k that cannot be fitted leaves the others to choose
+                    // from; it is recorded and said.
+                    Err(e) if a.k == "auto" => {
+                        if !quiet {
+                            eprintln!("  k = {k:>2}: not fitted: {e}");
+                        }
+                        scores.push(json!({ "k": k, "error": e.to_string() }));
+                        continue;
+                    }
+                    Err(e) => return Err(bad(e)),
+                };
                 if trace {
                     eprintln!("trace: gmm k={k}: {:.3} s, bic {}", t0.elapsed().as_secs_f64(), m.bic);
                 }
@@ -258,7 +270,11 @@ pub fn run(a: DiscoverArgs, quiet: bool) -> Result<(), Failure> {
                 }
             }
             let Some(m) = best else {
-                return Err(Failure::Input("no k to try".into()));
+                let why: Vec<String> = scores.iter().filter_map(|s| s["error"].as_str().map(String::from)).collect();
+                return Err(Failure::Input(format!(
+                    "no k in --k-min..=--k-max could be fitted{}",
+                    why.first().map(|w| format!(" ({w})")).unwrap_or_default()
+                )));
             };
             let (labels, prob, _) = m.predict_matrix(x.view());
             report["k"] = json!(m.k());
