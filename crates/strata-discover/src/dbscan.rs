@@ -1,7 +1,9 @@
 //! DBSCAN, exact, in parallel: a kd-tree answers every radius query (NaN never reaches
 //! it: the matrix is checked first), core points are those with at least `min_samples`
 //! points within `eps` (themselves included, `<=` as scikit-learn), core points within
-//! `eps` of each other are joined in a lock-free union-find, and each border point takes
+//! `eps` of each other are joined in a lock-free union-find by comparing tree leaves
+//! against each other (each pair of leaves whose boxes come within `eps`, once, in
+//! parallel; point pairs already in one component are skipped), and each border point takes
 //! the cluster with the smallest first core point among its core neighbours. Clusters
 //! are numbered by their smallest core point, so the labels are scikit-learn's exactly,
 //! not only up to renaming. Memory is a few words per point: neighbour lists are never
@@ -17,7 +19,11 @@ use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const LEAF: usize = 24;
+/// Points per leaf. Measured on 50,000 x 8 blobs, eps 2, min_samples 10 (DBSCAN alone,
+/// 2 threads): 12: 1.03 s, 48: 0.52 s, 96: 0.42 s, 192: 0.38 s, 384: 0.40 s, 768: 0.44 s.
+/// Large leaves suit the leaf-against-leaf union: fewer pairs of boxes, and whole
+/// leaves already in one component are skipped after one look at their roots.
+const LEAF: usize = 192;
 
 /// Squared distance from `q` to the box `lo..hi` (0 inside).
 #[inline]
@@ -56,6 +62,8 @@ pub struct KdTree<'a> {
     d: usize,
     idx: Vec<usize>,
     nodes: Vec<Node>,
+    /// Every node's bounding box: `lo` then `hi`, `2 d` values per node.
+    boxes: Vec<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -68,7 +76,7 @@ impl<'a> KdTree<'a> {
     /// Builds the tree (deterministic: widest dimension, median split).
     pub fn new(x: &'a [f64], d: usize) -> Self {
         let n = x.len() / d.max(1);
-        let mut t = KdTree { x, d, idx: (0..n).collect(), nodes: Vec::new() };
+        let mut t = KdTree { x, d, idx: (0..n).collect(), nodes: Vec::new(), boxes: Vec::new() };
         if n > 0 {
             t.build(0, n);
         }
@@ -91,6 +99,8 @@ impl<'a> KdTree<'a> {
             }
         }
         let id = self.nodes.len();
+        self.boxes.extend_from_slice(&lo);
+        self.boxes.extend_from_slice(&hi);
         if end - start <= LEAF {
             self.nodes.push(Node::Leaf { start, end });
             return id;
@@ -190,76 +200,114 @@ impl<'a> KdTree<'a> {
     }
 }
 
-/// A node whose core points are in more than one component (or not yet known).
-const MIXED: usize = usize::MAX;
-/// A node without core points.
-const EMPTY: usize = usize::MAX - 1;
+impl KdTree<'_> {
+    fn bbox(&self, n: usize) -> (&[f64], &[f64]) {
+        let d = self.d;
+        (&self.boxes[2 * d * n..2 * d * n + d], &self.boxes[2 * d * n + d..2 * d * (n + 1)])
+    }
 
-impl<'a> KdTree<'a> {
-    /// For every node: the component (a member's index) all its core points share,
-    /// [`EMPTY`] without core points, or [`MIXED`].
-    fn whole_components(&self, core: &[bool], parent: &[AtomicUsize], out: &mut [usize]) {
-        // Children come after their parent in `nodes`, so a reverse sweep is bottom-up.
-        for n in (0..self.nodes.len()).rev() {
-            out[n] = match &self.nodes[n] {
-                Node::Leaf { start, end } => {
-                    let mut acc = EMPTY;
-                    for &i in &self.idx[*start..*end] {
-                        if !core[i] {
-                            continue;
-                        }
-                        let r = find(parent, i);
-                        acc = match acc {
-                            EMPTY => r,
-                            a if a == r => a,
-                            _ => MIXED,
-                        };
-                        if acc == MIXED {
-                            break;
-                        }
+    /// Smallest and largest squared distance between points of two boxes.
+    fn box_pair_d2(&self, a: usize, b: usize) -> (f64, f64) {
+        let ((alo, ahi), (blo, bhi)) = (self.bbox(a), self.bbox(b));
+        let (mut near, mut far) = (0.0, 0.0);
+        for j in 0..self.d {
+            let gap = (blo[j] - ahi[j]).max(alo[j] - bhi[j]).max(0.0);
+            let span = (bhi[j] - alo[j]).abs().max((ahi[j] - blo[j]).abs());
+            near += gap * gap;
+            far += span * span;
+        }
+        (near, far)
+    }
+
+    /// Joins every two core points within `eps` of each other, one pair of tree nodes
+    /// at a time (each unordered pair once, starting from the root with itself): a pair
+    /// of boxes farther apart than `eps` is skipped, two leaves are compared point by
+    /// point, skipping pairs already in one component, and two leaves whose boxes are
+    /// within `eps` end to end are joined without a distance.
+    fn dual_union(&self, a: usize, b: usize, eps2: f64, core: &[bool], parent: &[AtomicUsize], depth: u32) {
+        if self.box_pair_d2(a, b).0 > eps2 {
+            return;
+        }
+        let par = depth < 10;
+        let go = |x: usize, y: usize| self.dual_union(x, y, eps2, core, parent, depth + 1);
+        match (&self.nodes[a], &self.nodes[b]) {
+            (Node::Leaf { .. }, Node::Leaf { .. }) => self.leaf_pair(a, b, eps2, core, parent),
+            (Node::Leaf { .. }, Node::Split { left, right, .. }) => {
+                go(a, *left);
+                go(a, *right);
+            }
+            (Node::Split { left, right, .. }, Node::Leaf { .. }) => {
+                go(*left, b);
+                go(*right, b);
+            }
+            (Node::Split { left: al, right: ar, .. }, Node::Split { left: bl, right: br, .. }) => {
+                let (al, ar, bl, br) = (*al, *ar, *bl, *br);
+                if a == b {
+                    if par {
+                        rayon::join(|| go(al, al), || rayon::join(|| go(ar, ar), || go(al, ar)));
+                    } else {
+                        go(al, al);
+                        go(ar, ar);
+                        go(al, ar);
                     }
-                    acc
+                } else if par {
+                    rayon::join(
+                        || rayon::join(|| go(al, bl), || go(al, br)),
+                        || rayon::join(|| go(ar, bl), || go(ar, br)),
+                    );
+                } else {
+                    go(al, bl);
+                    go(al, br);
+                    go(ar, bl);
+                    go(ar, br);
                 }
-                Node::Split { left, right, .. } => match (out[*left], out[*right]) {
-                    (MIXED, _) | (_, MIXED) => MIXED,
-                    (EMPTY, x) | (x, EMPTY) => x,
-                    (a, b) if find(parent, a) == find(parent, b) => find(parent, a),
-                    _ => MIXED,
-                },
-            };
+            }
         }
     }
 
-    /// Joins core point `i` with every core point `j < i` within `eps`, skipping nodes
-    /// already whole in `i`'s component or without core points.
-    fn union_query(&self, q: &[f64], eps2: f64, i: usize, core: &[bool], parent: &[AtomicUsize], whole: &[usize]) {
-        if self.nodes.is_empty() {
+    fn leaf_pair(&self, a: usize, b: usize, eps2: f64, core: &[bool], parent: &[AtomicUsize]) {
+        let points = |n: usize| -> Vec<usize> {
+            match &self.nodes[n] {
+                Node::Leaf { start, end } => self.idx[*start..*end].iter().copied().filter(|i| core[*i]).collect(),
+                Node::Split { .. } => Vec::new(),
+            }
+        };
+        let pa = points(a);
+        if pa.is_empty() {
             return;
         }
-        let mut stack = vec![0usize];
-        while let Some(n) = stack.pop() {
-            match whole[n] {
-                EMPTY => continue,
-                MIXED => {}
-                c if find(parent, c) == find(parent, i) => continue,
-                _ => {}
+        let pb = if a == b { pa.clone() } else { points(b) };
+        if pb.is_empty() {
+            return;
+        }
+        if self.box_pair_d2(a, b).1 <= eps2 {
+            for &j in pa.iter().chain(&pb) {
+                union(parent, pa[0], j);
             }
-            match &self.nodes[n] {
-                Node::Leaf { start, end } => {
-                    for &j in &self.idx[*start..*end] {
-                        if j < i && core[j] {
-                            let d2: f64 = self.p(j).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
-                            if d2 <= eps2 {
-                                union(parent, i, j);
-                            }
-                        }
-                    }
+            return;
+        }
+        let mut ra: Vec<usize> = pa.iter().map(|i| find(parent, *i)).collect();
+        let mut rb: Vec<usize> = pb.iter().map(|i| find(parent, *i)).collect();
+        if ra.iter().chain(&rb).all(|r| *r == ra[0]) {
+            return;
+        }
+        for (x, &i) in pa.iter().enumerate() {
+            let p = self.p(i);
+            let from = if a == b { x + 1 } else { 0 };
+            for y in from..pb.len() {
+                if ra[x] == rb[y] {
+                    continue;
                 }
-                Node::Split { left, right, lo, hi, .. } => {
-                    let gap = box_gap(q, lo, hi);
-                    if gap <= eps2 {
-                        stack.push(*right);
-                        stack.push(*left);
+                let j = pb[y];
+                let d2: f64 = self.p(j).iter().zip(p).map(|(u, v)| (u - v) * (u - v)).sum();
+                if d2 <= eps2 {
+                    union(parent, i, j);
+                    let r = find(parent, i);
+                    ra[x] = r;
+                    rb[y] = r;
+                    if a == b {
+                        ra[y] = r;
+                        rb[x] = r;
                     }
                 }
             }
@@ -341,23 +389,12 @@ impl DbscanParams {
             })
             .collect();
         let parent: Vec<AtomicUsize> = (0..n).map(AtomicUsize::new).collect();
-        // Core points in tree order (spatially close together), in rounds; between
-        // rounds every tree node learns whether all its core points already share one
-        // component, and a query skips such a node when it is the querying point's own
-        // component (no edge there can merge anything). Components only ever merge, so
-        // a node found whole stays whole: the pruning never changes the result.
-        let order: Vec<usize> = tree.idx.iter().copied().filter(|i| core[*i]).collect();
-        // More rounds prune more and cost an O(n) sweep each: one per ~512 core points,
-        // 16 to 192 (50,000 blob points: 24 rounds 0.86 s, 96 rounds 0.65 s).
-        let rounds = (order.len() / 512).clamp(16, 192);
-        let per = order.len().div_ceil(rounds).max(1);
-        let mut whole = vec![MIXED; tree.nodes.len()];
-        for chunk in order.chunks(per) {
-            let w = &whole;
-            chunk.par_iter().for_each(|&i| {
-                tree.union_query(&data[i * d..(i + 1) * d], eps2, i, &core, &parent, w);
-            });
-            tree.whole_components(&core, &parent, &mut whole);
+        // Core points within eps of each other join, leaf against leaf (`dual_union`).
+        // The first version queried the tree once per core point, in rounds, skipping
+        // nodes already whole in the point's component: 0.82 s against 0.38 s for this
+        // on 50,000 x 8 blobs (with 192-point leaves), labels identical.
+        if !tree.nodes.is_empty() {
+            tree.dual_union(0, 0, eps2, &core, &parent, 0);
         }
         // Roots of core points, numbered in order of their smallest point.
         let root: Vec<usize> = (0..n).map(|i| find(&parent, i)).collect();

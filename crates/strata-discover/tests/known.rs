@@ -135,6 +135,24 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    /// Enough points for many leaves (192 points each), so the leaf-against-leaf union
+    /// runs across boxes, boxes within eps end to end, and the parallel split.
+    #[test]
+    fn dbscan_on_many_leaves_equals_the_brute_force_reference(
+        pts in prop::collection::vec((0.0f64..6.0, 0.0f64..6.0, 0.0f64..2.0), 400..1500),
+        eps in 0.2f64..1.5,
+        min_samples in 1usize..8,
+        // Small scales pack points so tight that whole leaves fall within eps.
+        scale in prop::sample::select(vec![0.1f64, 0.3, 1.0]),
+    ) {
+        let x = Array2::from_shape_fn((pts.len(), 3), |(i, j)| scale * match j { 0 => pts[i].0, 1 => pts[i].1, _ => pts[i].2 });
+        let got = DbscanParams { eps, min_samples }.run(x.view()).unwrap();
+        prop_assert_eq!(got.labels, brute_dbscan(&x, eps, min_samples));
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
     /// Hamerly's bounds only skip work: from the same start it reaches Lloyd's centres,
     /// inertia and iteration count.
@@ -155,4 +173,25 @@ proptest! {
             prop_assert!((a - b).abs() <= 1e-9, "{} vs {}", a, b);
         }
     }
+}
+
+/// Two tight clumps (600 points each, every leaf's box far within eps, so leaves join
+/// without a distance) 1.5 apart with eps 1: two clusters, never one.
+#[test]
+fn dbscan_keeps_tight_clumps_apart_when_their_gap_exceeds_eps() {
+    let n = 1200;
+    let x = Array2::from_shape_fn((n, 2), |(i, j)| {
+        let jitter = ((i * 7 + j * 13) % 97) as f64 / 97.0 * 0.1;
+        let base = if i < n / 2 { 0.0 } else { 1.6 };
+        if j == 0 {
+            base + jitter
+        } else {
+            jitter
+        }
+    });
+    let got = DbscanParams { eps: 1.0, min_samples: 5 }.run(x.view()).unwrap();
+    assert_eq!(got.clusters, 2);
+    assert!(got.labels[..n / 2].iter().all(|l| *l == Some(0)));
+    assert!(got.labels[n / 2..].iter().all(|l| *l == Some(1)));
+    assert_eq!(got.labels, brute_dbscan(&x, 1.0, 5));
 }
