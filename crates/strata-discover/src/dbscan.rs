@@ -43,6 +43,19 @@ fn box_gap(q: &[f64], lo: &[f64], hi: &[f64]) -> f64 {
         .sum()
 }
 
+/// Pushes both children, the side of the query (`left` when `go_left`) last, so a
+/// depth-first search visits it first.
+#[inline]
+fn push_near_last(stack: &mut Vec<usize>, go_left: bool, left: usize, right: usize) {
+    if go_left {
+        stack.push(right);
+        stack.push(left);
+    } else {
+        stack.push(left);
+        stack.push(right);
+    }
+}
+
 /// The row and column of the first value of row-major `data` that is not finite.
 pub(crate) fn check_finite(data: &[f64], d: usize) -> Result<(), DiscoverError> {
     match data.iter().position(|v| !v.is_finite()) {
@@ -149,15 +162,8 @@ impl<'a> KdTree<'a> {
                 Node::Split { dim, value, left, right, lo, hi } => {
                     let gap = box_gap(q, lo, hi);
                     if gap <= eps2 {
-                        // Near side last, so it is searched first: a count that stops
-                        // early (core points) stops sooner.
-                        if q[*dim] < *value {
-                            stack.push(*right);
-                            stack.push(*left);
-                        } else {
-                            stack.push(*left);
-                            stack.push(*right);
-                        }
+                        // A count that stops early (core points) stops sooner.
+                        push_near_last(&mut stack, q[*dim] < *value, *left, *right);
                     }
                 }
             }
@@ -184,14 +190,7 @@ impl<'a> KdTree<'a> {
                 Node::Split { dim, value, left, right, lo, hi } => {
                     let gap = box_gap(q, lo, hi);
                     if gap < bound(&best) {
-                        // Near side last, so it is searched first.
-                        if q[*dim] < *value {
-                            stack.push(*right);
-                            stack.push(*left);
-                        } else {
-                            stack.push(*left);
-                            stack.push(*right);
-                        }
+                        push_near_last(&mut stack, q[*dim] < *value, *left, *right);
                     }
                 }
             }
