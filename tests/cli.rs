@@ -1040,16 +1040,22 @@ fn default_rules_init_and_segment_from_a_feature_table_match_the_events_run() {
     bad_input(&o, &["events.", "does not hold", "--events"], &out);
 }
 
+/// `strata generate` (45 days) then `strata features` in `d`: the feature table.
+fn generated_features(d: &Path, users: usize, seed: u64) -> PathBuf {
+    let data = d.join("data");
+    let (u, s) = (users.to_string(), seed.to_string());
+    let o = strata(&["-q", "generate", "--users", &u, "--days", "45", "--seed", &s, "--out", data.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let (o, feats) = features(d, &data.join("events.parquet"), &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    feats
+}
+
 #[test]
 fn discover_and_assign_are_deterministic_and_refuse_bad_settings() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = d.join("data");
-    let o =
-        strata(&["-q", "generate", "--users", "500", "--days", "45", "--seed", "4", "--out", data.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let (o, feats) = features(d, &data.join("events.parquet"), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let feats = generated_features(d, 500, 4);
     let f = feats.to_str().unwrap();
     let mut runs = Vec::new();
     for threads in ["1", "2"] {
@@ -1141,12 +1147,7 @@ fn discover_and_assign_are_deterministic_and_refuse_bad_settings() {
 fn gmm_discover_and_assign_agree_and_are_identical_across_thread_counts() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let data = d.join("data");
-    let o =
-        strata(&["-q", "generate", "--users", "400", "--days", "45", "--seed", "6", "--out", data.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let (o, feats) = features(d, &data.join("events.parquet"), &[]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let feats = generated_features(d, 400, 6);
     let f = feats.to_str().unwrap();
     let mut runs = Vec::new();
     for threads in ["1", "2"] {

@@ -383,8 +383,14 @@ pub fn assign(a: AssignArgs, quiet: bool) -> Result<(), Failure> {
     let names: Vec<String> = model.pipeline.columns.iter().map(|c| c.name.clone()).collect();
     let cols = input_columns(batch, Some(&names), &a.features)?;
     let x = model.pipeline.transform(&cols).map_err(bad)?;
-    let labels = model.assign(x.view()).map_err(bad)?;
-    let prob = model.gmm.as_ref().map(|g| g.predict_matrix(x.view()).1);
+    // A mixture's labels and probabilities come from one evaluation.
+    let (labels, prob) = match &model.gmm {
+        Some(g) => {
+            let (l, p) = model.assign_with_probability(g, x.view()).map_err(bad)?;
+            (l, Some(p))
+        }
+        None => (model.assign(x.view()).map_err(bad)?, None),
+    };
     let out = clusters_batch(&frame, &labels, prob.as_deref())?;
     strata_io::write_parquet_atomic(&a.out, &out)?;
     if !quiet {

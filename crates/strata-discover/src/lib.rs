@@ -148,22 +148,32 @@ pub struct DbscanModel {
 }
 
 impl Model {
+    /// A mixture's labels for the rows of `x` (transformed) and each one's probability.
+    pub fn assign_with_probability(
+        &self,
+        g: &gmm::GmmModel,
+        x: ArrayView2<'_, f64>,
+    ) -> Result<(Vec<Option<usize>>, Vec<f64>), DiscoverError> {
+        if g.d != x.ncols() {
+            return Err(DiscoverError::BadParam(format!(
+                "the mixture has {} dimensions, the transformed table {}",
+                g.d,
+                x.ncols()
+            )));
+        }
+        let owned = x.as_standard_layout().to_owned();
+        dbscan::check_finite(owned.as_slice().unwrap_or(&[]), g.d)?;
+        let (labels, prob, _) = g.predict_matrix(x);
+        Ok((labels.into_iter().map(Some).collect(), prob))
+    }
+
     /// Labels the rows of `x` (already transformed by `pipeline`).
     pub fn assign(&self, x: ArrayView2<'_, f64>) -> Result<Vec<Option<usize>>, DiscoverError> {
         if let Some(m) = &self.kmeans {
             return Ok(m.predict_matrix(x).into_iter().map(Some).collect());
         }
         if let Some(g) = &self.gmm {
-            if g.d != x.ncols() {
-                return Err(DiscoverError::BadParam(format!(
-                    "the mixture has {} dimensions, the transformed table {}",
-                    g.d,
-                    x.ncols()
-                )));
-            }
-            let owned = x.as_standard_layout().to_owned();
-            dbscan::check_finite(owned.as_slice().unwrap_or(&[]), g.d)?;
-            return Ok(g.predict_matrix(x).0.into_iter().map(Some).collect());
+            return Ok(self.assign_with_probability(g, x)?.0);
         }
         let Some(db) = &self.dbscan else {
             return Err(DiscoverError::BadParam(
