@@ -23,8 +23,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// Points per leaf. Measured on 50,000 x 8 blobs, eps 2, min_samples 10 (DBSCAN alone,
 /// 2 threads): 12: 1.03 s, 48: 0.52 s, 96: 0.42 s, 192: 0.38 s, 384: 0.40 s, 768: 0.44 s.
 /// Since points sit in tree order and queries run in that order (0.12-0.14 s in all),
-/// 96, 192 and 384 are within the noise of each other. Large leaves suit the leaf-against-leaf union: fewer pairs of boxes, and whole
-/// leaves already in one component are skipped after one look at their roots.
+/// 96, 192 and 384 are within the noise of each other. Large leaves suit the
+/// leaf-against-leaf union: fewer pairs of boxes, and whole leaves already in one
+/// component are skipped after one look at their roots.
 const LEAF: usize = 192;
 
 /// Squared distance from `q` to the box `lo..hi` (0 inside).
@@ -102,19 +103,15 @@ impl<'a> KdTree<'a> {
         t
     }
 
-    /// The point at tree position `k` (point `idx[k]`).
-    fn at(&self, k: usize) -> &[f64] {
+    /// The point at tree position `k` (point `order()[k]`), for queries made in tree
+    /// order.
+    pub fn point_at(&self, k: usize) -> &[f64] {
         &self.pts[k * self.d..(k + 1) * self.d]
     }
 
     /// Point indices in tree order: `order()[k]` is the point at tree position `k`.
     pub fn order(&self) -> &[usize] {
         &self.idx
-    }
-
-    /// The point at tree position `k`, for queries made in tree order.
-    pub fn point_at(&self, k: usize) -> &[f64] {
-        self.at(k)
     }
 
     fn build(&mut self, start: usize, end: usize) -> usize {
@@ -171,7 +168,7 @@ impl<'a> KdTree<'a> {
                 Node::Leaf { start, end } => {
                     for k in *start..*end {
                         let i = self.idx[k];
-                        let d2: f64 = self.at(k).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                        let d2: f64 = self.point_at(k).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
                         if d2 <= eps2 && !f(i) {
                             return;
                         }
@@ -197,7 +194,7 @@ impl<'a> KdTree<'a> {
             match &self.nodes[n] {
                 Node::Leaf { start, end } => {
                     for k in *start..*end {
-                        let d2: f64 = self.at(k).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
+                        let d2: f64 = self.point_at(k).iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
                         if d2 < bound(&best) {
                             let pos = best.partition_point(|v| *v <= d2);
                             best.insert(pos, d2);
@@ -311,14 +308,14 @@ impl KdTree<'_> {
             return;
         }
         for (x, &ka) in pa.iter().enumerate() {
-            let p = self.at(ka);
+            let p = self.point_at(ka);
             let from = if a == b { x + 1 } else { 0 };
             for y in from..pb.len() {
                 if ra[x] == rb[y] {
                     continue;
                 }
                 let kb = pb[y];
-                let d2: f64 = self.at(kb).iter().zip(p).map(|(u, v)| (u - v) * (u - v)).sum();
+                let d2: f64 = self.point_at(kb).iter().zip(p).map(|(u, v)| (u - v) * (u - v)).sum();
                 if d2 <= eps2 {
                     union(parent, id(ka), id(kb));
                     let r = find(parent, id(ka));
