@@ -273,7 +273,7 @@ fn find_feature(feats: &[FeatUse], mask: u64, code: u32) -> Result<usize, usize>
 }
 
 /// Merges sorted sessions whose gap is at most `gap` into one.
-fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
+pub(crate) fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
     let mut out: Vec<Sess> = Vec::with_capacity(sorted.len());
     for s in sorted {
         match out.last_mut() {
@@ -287,7 +287,7 @@ fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
     out
 }
 
-fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
+pub(crate) fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
     // Fast path: events mostly arrive in time order.
     if let Some(last) = v.last_mut() {
         if ts >= last.start {

@@ -1,6 +1,7 @@
 //! The single parallel pass over the events.
 
 use crate::acc::{UserAcc, WEEKS};
+use crate::grid::{self, GridCounts, GridRow, GridUser};
 use crate::plan::{Agg, Plan};
 use crate::quality::Counts;
 use crate::EngineError;
@@ -68,6 +69,8 @@ pub(crate) struct Compiled {
     pub slot_of_agg: Vec<Option<u32>>,
     /// Slots that count every event, with their window in days.
     pub any_slots: Vec<(u32, i64)>,
+    /// The window in days of every slot.
+    pub slot_days: Vec<i64>,
     /// Event name -> slots (with days) that count it.
     by_name: HashMap<String, Vec<(u32, i64)>>,
     /// Event name -> milestone bits.
@@ -80,6 +83,7 @@ impl Compiled {
             n_slots: 0,
             slot_of_agg: Vec::new(),
             any_slots: Vec::new(),
+            slot_days: Vec::new(),
             by_name: HashMap::default(),
             milestones: HashMap::default(),
         };
@@ -89,6 +93,7 @@ impl Compiled {
                 let slot = c.n_slots as u32;
                 c.n_slots += 1;
                 c.slot_of_agg.push(Some(slot));
+                c.slot_days.push(i64::from(*days));
                 match names {
                     None => c.any_slots.push((slot, i64::from(*days))),
                     Some(names) => {
@@ -155,18 +160,44 @@ impl Snap {
 pub(crate) struct Partial {
     pub cache: Caches,
     pub snaps: Vec<Snap>,
+    /// Grid scans: every user's day records (the snapshots' users stay empty).
+    pub grid: Vec<GridUser>,
+    /// Grid scans: row counts by day and duplicates by snapshot.
+    pub gcounts: GridCounts,
 }
 
 impl Partial {
     fn new(snapshots: usize) -> Partial {
-        Partial { cache: Caches::default(), snaps: (0..snapshots).map(|_| Snap::default()).collect() }
+        Partial {
+            cache: Caches::default(),
+            snaps: (0..snapshots).map(|_| Snap::default()).collect(),
+            grid: Vec::new(),
+            gcounts: GridCounts::default(),
+        }
     }
 
     pub fn merge(&mut self, other: Partial, n_slots: usize, gap: i64) {
         for (a, b) in self.snaps.iter_mut().zip(other.snaps) {
             a.merge(b, n_slots, gap);
         }
+        if self.grid.len() < other.grid.len() {
+            self.grid.resize_with(other.grid.len(), GridUser::default);
+        }
+        for (i, u) in other.grid.into_iter().enumerate() {
+            if !u.days.is_empty() || !u.sessions.is_empty() {
+                self.grid[i].merge(u, gap);
+            }
+        }
+        self.gcounts.add(&other.gcounts);
     }
+}
+
+/// A scan on one day grid (see `grid`): the latest as-of time and the distinct
+/// offsets of the as-of times in days before it, largest first (time order).
+#[derive(Debug)]
+pub(crate) struct GridPlan {
+    pub t_full: i64,
+    pub ks_desc: Vec<u32>,
 }
 
 pub(crate) struct Scan<'a> {
@@ -179,6 +210,9 @@ pub(crate) struct Scan<'a> {
     /// (the others derive theirs from it when they are finished).
     pub full: usize,
     pub gap_us: i64,
+    /// Set when the as-of times lie whole days apart and no row has a session id:
+    /// each row is then folded once, into its user's day record.
+    pub grid: Option<GridPlan>,
     pub shared: &'a Mutex<Interners>,
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
@@ -283,9 +317,22 @@ impl Scan<'_> {
         };
         let n_users = self.shared.lock().unwrap_or_else(|e| e.into_inner()).user_keys.len();
         let n_slots = self.compiled.n_slots;
-        for sn in &mut part.snaps {
-            sn.ensure(n_users, n_slots);
+        if self.grid.is_some() {
+            if part.grid.len() < n_users {
+                part.grid.resize_with(n_users, GridUser::default);
+            }
+        } else {
+            for sn in &mut part.snaps {
+                sn.ensure(n_users, n_slots);
+            }
         }
+        let mut gprev: Vec<Option<(u64, RowKey)>> = vec![None; self.grid.as_ref().map_or(0, |g| g.ks_desc.len())];
+        if let Some(g) = &self.grid {
+            if part.gcounts.dup_diff.len() < g.ks_desc.len() + 1 {
+                part.gcounts.dup_diff.resize(g.ks_desc.len() + 1, 0);
+            }
+        }
+        let mut seq: u64 = 0;
 
         let ts = &b.ts;
         let ev_keys = &b.event.keys;
@@ -340,6 +387,44 @@ impl Scan<'_> {
                 }),
             });
             let ui = u as usize;
+            if let Some(gp) = &self.grid {
+                if when > gp.t_full {
+                    part.gcounts.after_all += 1;
+                    continue;
+                }
+                let day = grid::day_of(gp.t_full, when);
+                part.gcounts.row(day);
+                let row = GridRow {
+                    day,
+                    ts: when,
+                    milestones: info.map_or(0, |i| i.milestones),
+                    slots: info.map_or(&[], |i| &i.slots),
+                    feature,
+                    revenue,
+                    account,
+                };
+                part.grid[ui].fold(&row, self.gap_us);
+                // Duplicates: an identical row has the same time, so the same epoch
+                // (the first snapshot it belongs to). It is a duplicate in snapshot j
+                // when it equals the latest row of its epoch and no row of another
+                // epoch that snapshot j holds came after that one.
+                let key = (u, when, ek, fk, sid_v);
+                let e = gp.ks_desc.partition_point(|k| *k > day);
+                if let Some((q, pk)) = gprev[e] {
+                    if pk == key {
+                        let m = gprev.len();
+                        let stop =
+                            (0..m).filter(|e2| *e2 != e && gprev[*e2].is_some_and(|(s2, _)| s2 > q)).min().unwrap_or(m);
+                        if stop > e {
+                            part.gcounts.dup_diff[e] += 1;
+                            part.gcounts.dup_diff[stop] -= 1;
+                        }
+                    }
+                }
+                gprev[e] = Some((seq, key));
+                seq += 1;
+                continue;
+            }
             for (si, (sn, t)) in part.snaps.iter_mut().zip(&self.as_ofs).enumerate() {
                 if when > t.0 {
                     sn.counts.after_as_of += 1;

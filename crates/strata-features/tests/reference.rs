@@ -279,3 +279,101 @@ proptest! {
         check_snapshots_at(&rows, &times)?;
     }
 }
+
+/// Events with revenue, an account per row and many duplicate rows (some adjacent,
+/// some with rows of other times between): what the one-fold-per-row grid path of a
+/// multi-snapshot scan must reproduce beyond the columns above.
+fn arb_rich_rows() -> impl Strategy<Value = Vec<(Ev, Option<String>, u8)>> {
+    let one = (
+        0usize..3,
+        -120i64..=4,
+        0i64..3,
+        0usize..EVENTS.len(),
+        prop::option::of(0usize..FEATURES.len()),
+        prop::option::of(0u32..4),
+        prop::option::of(0usize..3),
+        0u8..4,
+    )
+        .prop_map(|(u, half_days, tens, e, f, rev, acct, copies)| {
+            let ev = Ev {
+                user: Some(USERS[u].to_string()),
+                ts: Some(T + half_days * DAY / 2 + tens * 10 * MIN),
+                event: EVENTS[e].to_string(),
+                feature: f.map(|f| FEATURES[f].to_string()),
+                session: None,
+                revenue: rev.map(|r| f64::from(r) * 2.5),
+            };
+            (ev, acct.map(|a| format!("acct{a}")), copies)
+        });
+    prop::collection::vec(one, 1..60)
+}
+
+fn write_rich(dir: &std::path::Path, rows: &[(Ev, Option<String>)]) -> std::path::PathBuf {
+    use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+    use arrow_schema::{DataType, Field, Schema, TimeUnit};
+    use std::sync::Arc;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, true),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("event", DataType::Utf8, false),
+        Field::new("feature", DataType::Utf8, true),
+        Field::new("revenue", DataType::Float64, true),
+        Field::new("account_id", DataType::Utf8, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.0.user.clone()).collect::<Vec<_>>())),
+        Arc::new(TimestampMicrosecondArray::from(rows.iter().map(|r| r.0.ts).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| Some(r.0.event.clone())).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.0.feature.clone()).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.0.revenue).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
+    ];
+    let path = dir.join("rich.parquet");
+    strata_io::write_parquet_atomic(&path, &RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Whole-day as-of offsets (the grid path) on rows with revenue, accounts and
+    /// duplicates: every snapshot equals a run of its own, quality counts included.
+    #[test]
+    fn grid_snapshots_with_revenue_accounts_and_duplicates_equal_separate_runs(
+        rich in arb_rich_rows(),
+        days_back in proptest::collection::vec(0i64..50, 2..6),
+        echo_at in proptest::collection::vec(0usize..60, 0..4),
+    ) {
+        use strata_core::{AsOf, Config};
+        use strata_features::{compute, compute_many, Input, Plan};
+        // Copies right after a row (adjacent duplicates), and copies of earlier rows
+        // further on (duplicates with other rows between).
+        let mut rows: Vec<(Ev, Option<String>)> = Vec::new();
+        for (ev, acct, copies) in &rich {
+            for _ in 0..=(*copies / 2) {
+                rows.push((ev.clone(), acct.clone()));
+            }
+        }
+        for &i in &echo_at {
+            if let Some(r) = rows.get(i % rows.len()).cloned() {
+                let at = (i * 7) % (rows.len() + 1);
+                rows.insert(at, r.clone());
+                rows.insert(at, r);
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_rich(dir.path(), &rows);
+        let cfg = Config::default();
+        let cols = strata_io::EventColumns::from_map(&cfg.columns);
+        let src = strata_io::EventSource::open(&[p], &cols).unwrap();
+        let plan = Plan::default();
+        let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &plan, progress: None };
+        let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
+        let many = compute_many(input, &times).unwrap();
+        for (got, (t, _)) in many.iter().zip(&times) {
+            let one = compute(Input { as_of: Some(*t), ..input }).unwrap();
+            prop_assert_eq!(&got.table.keys, &one.table.keys);
+            prop_assert_eq!(format!("{:?}", got.table.columns), format!("{:?}", one.table.columns));
+            prop_assert_eq!(serde_json::to_string(&got.quality).unwrap(), serde_json::to_string(&one.quality).unwrap());
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Several snapshots from one fold per row, when the as-of times lie on one day grid.
+//!
+//! `--every 7d` gives as-of times whole days apart. Then every window of every snapshot
+//! ("the last N days before T") is a range of whole days counted back from the latest
+//! as-of time, so each row is folded once, into its user's record of that day, and each
+//! snapshot is read from the records afterwards ([`GridUser::materialize`]). Without
+//! the grid each row was folded into every snapshot it precedes (2.4 s of a 5.5 s run
+//! for 18 weekly snapshots of 50,000 users). Rows with a `session_id` keep that path.
+
+use crate::acc::{coalesce, insert_point, Sess, UserAcc, DAY_BITS};
+use strata_core::MICROS_PER_DAY;
+
+/// Days are clamped here: nothing a snapshot computes looks that far back.
+const FAR: u32 = u32::MAX / 2;
+
+/// The whole days from `ts` back to the latest as-of time `t_full` (`ts <= t_full`).
+#[inline]
+pub(crate) fn day_of(t_full: i64, ts: i64) -> u32 {
+    u32::try_from((t_full - ts) / MICROS_PER_DAY).map_or(FAR, |d| d.min(FAR))
+}
+
+/// One user's events on one day of the grid.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DayRec {
+    /// Whole days before the latest as-of time.
+    pub day: u32,
+    pub n: u32,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub milestones: u64,
+    /// Features with codes below 64 used that day, as bits.
+    pub feats: u64,
+    pub revenue: i128,
+    pub account: Option<(i64, u64)>,
+}
+
+impl DayRec {
+    fn new(day: u32, ts: i64) -> DayRec {
+        DayRec { day, n: 0, min_ts: ts, max_ts: ts, milestones: 0, feats: 0, revenue: 0, account: None }
+    }
+
+    fn absorb(&mut self, o: &DayRec) {
+        self.n += o.n;
+        self.min_ts = self.min_ts.min(o.min_ts);
+        self.max_ts = self.max_ts.max(o.max_ts);
+        self.milestones |= o.milestones;
+        self.feats |= o.feats;
+        self.revenue += o.revenue;
+        self.account = max_account(self.account, o.account);
+    }
+}
+
+fn max_account(a: Option<(i64, u64)>, b: Option<(i64, u64)>) -> Option<(i64, u64)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Everything the grid keeps about one user. Days are kept newest last (rows mostly
+/// come in time order, so the current day is the last record).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GridUser {
+    /// Day records, sorted by `day` descending.
+    pub days: Vec<DayRec>,
+    /// Features with codes from 64 on: (code, day), sorted, unique.
+    pub far_feats: Vec<(u32, u32)>,
+    /// Named-event count slots: (day, slot, count), sorted by day descending, then slot.
+    pub slots: Vec<(u32, u32, u32)>,
+    /// Gap sessions over every event up to the latest as-of time.
+    pub sessions: Vec<Sess>,
+}
+
+/// Position of `day` in records sorted by day descending.
+fn find_day(days: &[DayRec], day: u32) -> Result<usize, usize> {
+    days.binary_search_by(|r| day.cmp(&r.day))
+}
+
+/// What one row adds.
+pub(crate) struct GridRow<'a> {
+    pub day: u32,
+    pub ts: i64,
+    pub milestones: u64,
+    pub slots: &'a [(u32, i64)],
+    pub feature: u32,
+    pub revenue: Option<i128>,
+    pub account: Option<u64>,
+}
+
+impl GridUser {
+    /// Folds one row in.
+    #[inline]
+    pub fn fold(&mut self, r: &GridRow<'_>, gap: i64) {
+        let i = match self.days.last() {
+            Some(last) if last.day == r.day => self.days.len() - 1,
+            Some(last) if last.day > r.day => {
+                self.days.push(DayRec::new(r.day, r.ts));
+                self.days.len() - 1
+            }
+            None => {
+                self.days.push(DayRec::new(r.day, r.ts));
+                0
+            }
+            Some(_) => match find_day(&self.days, r.day) {
+                Ok(i) => i,
+                Err(i) => {
+                    self.days.insert(i, DayRec::new(r.day, r.ts));
+                    i
+                }
+            },
+        };
+        let rec = &mut self.days[i];
+        rec.n += 1;
+        rec.min_ts = rec.min_ts.min(r.ts);
+        rec.max_ts = rec.max_ts.max(r.ts);
+        rec.milestones |= r.milestones;
+        if r.feature < 64 {
+            rec.feats |= 1 << r.feature;
+        } else if r.feature != u32::MAX {
+            if let Err(j) = self.far_feats.binary_search(&(r.feature, r.day)) {
+                self.far_feats.insert(j, (r.feature, r.day));
+            }
+        }
+        if let Some(v) = r.revenue {
+            rec.revenue += v;
+        }
+        if let Some(h) = r.account {
+            rec.account = max_account(rec.account, Some((r.ts, h)));
+        }
+        for &(slot, _) in r.slots {
+            self.count_slot(r.day, slot, 1);
+        }
+        insert_point(&mut self.sessions, r.ts, gap);
+    }
+
+    fn count_slot(&mut self, day: u32, slot: u32, c: u32) {
+        let key = |e: &(u32, u32, u32)| (std::cmp::Reverse(e.0), e.1);
+        let want = (std::cmp::Reverse(day), slot);
+        if let Some(last) = self.slots.last_mut() {
+            if key(last) == want {
+                last.2 += c;
+                return;
+            }
+            if key(last) < want {
+                self.slots.push((day, slot, c));
+                return;
+            }
+        }
+        match self.slots.binary_search_by(|e| key(e).cmp(&want)) {
+            Ok(j) => self.slots[j].2 += c,
+            Err(j) => self.slots.insert(j, (day, slot, c)),
+        }
+    }
+
+    /// Folds `other` (the same user, seen by another worker) in.
+    pub fn merge(&mut self, other: GridUser, gap: i64) {
+        if self.days.is_empty() && self.sessions.is_empty() {
+            *self = other;
+            return;
+        }
+        for r in &other.days {
+            match find_day(&self.days, r.day) {
+                Ok(i) => self.days[i].absorb(r),
+                Err(i) => self.days.insert(i, *r),
+            }
+        }
+        for f in other.far_feats {
+            if let Err(j) = self.far_feats.binary_search(&f) {
+                self.far_feats.insert(j, f);
+            }
+        }
+        for (day, slot, c) in other.slots {
+            self.count_slot(day, slot, c);
+        }
+        if !other.sessions.is_empty() {
+            let mut all = std::mem::take(&mut self.sessions);
+            all.extend(other.sessions);
+            all.sort_unstable();
+            self.sessions = coalesce(all, gap);
+        }
+    }
+
+    /// The accumulator of the snapshot `k` whole days before the latest as-of time
+    /// (its gap sessions are read from `sessions` later), and its count slots, added
+    /// into `counters`: `slot_days` is every slot's window, `any_slots` the slots that
+    /// count every event.
+    pub fn materialize(&self, k: u32, slot_days: &[i64], any_slots: &[(u32, i64)], counters: &mut [u32]) -> UserAcc {
+        let mut a = UserAcc::default();
+        for r in self.days.iter().take_while(|r| r.day >= k) {
+            let ds = i64::from(r.day - k);
+            if a.n == 0 {
+                a.first = r.min_ts;
+                a.last = r.max_ts;
+            } else {
+                a.first = a.first.min(r.min_ts);
+                a.last = a.last.max(r.max_ts);
+            }
+            a.n += u64::from(r.n);
+            if ds < DAY_BITS {
+                a.day_bits |= 1u128 << ds;
+            }
+            a.milestones |= r.milestones;
+            a.revenue += r.revenue;
+            if ds < 30 {
+                a.revenue_30d += r.revenue;
+            }
+            a.account = max_account(a.account, r.account);
+            a.gap_last = if a.gap_n == 0 { r.max_ts } else { a.gap_last.max(r.max_ts) };
+            a.gap_n += u64::from(r.n);
+            let mut bits = r.feats;
+            while bits != 0 {
+                let c = bits.trailing_zeros();
+                bits &= bits - 1;
+                a.use_feature(c, ds, ds / 7);
+            }
+            for &(slot, w) in any_slots {
+                if ds < w {
+                    counters[slot as usize] += r.n;
+                }
+            }
+        }
+        for &(code, day) in &self.far_feats {
+            if day >= k {
+                let ds = i64::from(day - k);
+                a.use_feature(code, ds, ds / 7);
+            }
+        }
+        for &(day, slot, c) in self.slots.iter().take_while(|e| e.0 >= k) {
+            if i64::from(day - k) < slot_days[slot as usize] {
+                counters[slot as usize] += c;
+            }
+        }
+        a
+    }
+}
+
+/// Per-snapshot row counts of a grid scan that do not belong to a user.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GridCounts {
+    /// Rows with a user and a time, by day (rows after the latest as-of time excluded).
+    pub rows_by_day: Vec<u64>,
+    /// Rows after the latest as-of time.
+    pub after_all: u64,
+    /// Duplicate rows as a difference array over the snapshots in time order: the
+    /// count of snapshot `j` is the sum of the first `j + 1` entries.
+    pub dup_diff: Vec<i64>,
+}
+
+impl GridCounts {
+    pub fn add(&mut self, o: &GridCounts) {
+        if self.rows_by_day.len() < o.rows_by_day.len() {
+            self.rows_by_day.resize(o.rows_by_day.len(), 0);
+        }
+        for (a, b) in self.rows_by_day.iter_mut().zip(&o.rows_by_day) {
+            *a += b;
+        }
+        self.after_all += o.after_all;
+        if self.dup_diff.len() < o.dup_diff.len() {
+            self.dup_diff.resize(o.dup_diff.len(), 0);
+        }
+        for (a, b) in self.dup_diff.iter_mut().zip(&o.dup_diff) {
+            *a += b;
+        }
+    }
+
+    /// Counts a row of day `day` (time after the latest as-of excluded).
+    #[inline]
+    pub fn row(&mut self, day: u32) {
+        let d = day as usize;
+        if d < (1 << 16) {
+            if self.rows_by_day.len() <= d {
+                self.rows_by_day.resize(d + 1, 0);
+            }
+            self.rows_by_day[d] += 1;
+        }
+        // Older rows precede every snapshot of any grid this engine builds (their days
+        // exceed every `k`), so they are never "after" one: nothing to record.
+    }
+
+    /// Rows after the snapshot `k` days before the latest as-of time.
+    pub fn after(&self, k: u32) -> u64 {
+        self.after_all + self.rows_by_day.iter().take(k as usize).sum::<u64>()
+    }
+
+    /// Duplicate rows of the snapshot at position `j` in time order.
+    pub fn duplicates(&self, j: usize) -> u64 {
+        self.dup_diff.iter().take(j + 1).sum::<i64>().max(0) as u64
+    }
+}
+
+/// The grid of a scan: whether the as-of times lie whole days apart, and if so each
+/// one's offset `k` in days before the latest.
+pub(crate) fn offsets(as_ofs: &[i64]) -> Option<Vec<u32>> {
+    let t_full = *as_ofs.iter().max()?;
+    as_ofs
+        .iter()
+        .map(|t| {
+            let back = t_full - t;
+            (back % MICROS_PER_DAY == 0).then(|| u32::try_from(back / MICROS_PER_DAY).ok()).flatten()
+        })
+        .collect::<Option<Vec<u32>>>()
+        .filter(|ks| ks.iter().all(|k| *k < (1 << 16)))
+}
