@@ -452,6 +452,32 @@ fn generate_is_deterministic_and_features_are_identical_across_thread_counts() {
     }
     assert_eq!(outs[0], outs[1], "1 vs 2 threads");
     assert_eq!(outs[0], outs[2], "1 vs 3 threads");
+    // Weekly snapshots (the day-grid path): the same bytes whatever the thread count.
+    let mut snaps = Vec::new();
+    for threads in ["1", "2"] {
+        let out = dir.path().join(format!("s{threads}"));
+        std::fs::create_dir(&out).unwrap();
+        let o = strata_env(
+            &[
+                "-q",
+                "snapshots",
+                "--events",
+                ev.to_str().unwrap(),
+                "--users",
+                users.to_str().unwrap(),
+                "--every",
+                "7d",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            &[("RAYON_NUM_THREADS", threads)],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let files = ["segments_over_time.parquet", "transitions.parquet", "membership_changes.parquet"];
+        snaps.push(files.map(|f| std::fs::read(out.join(f)).unwrap()));
+    }
+    assert!(snaps[0][0].len() > 1000, "a real segments file");
+    assert_eq!(snaps[0], snaps[1], "snapshots: 1 vs 2 threads");
 }
 
 #[test]

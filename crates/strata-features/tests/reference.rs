@@ -328,8 +328,14 @@ fn write_rich(dir: &std::path::Path, rows: &[(Ev, Option<String>)]) -> std::path
         Arc::new(Float64Array::from(rows.iter().map(|r| r.0.revenue).collect::<Vec<_>>())),
         Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
     ];
+    // Row groups of 5 rows: the workers each take some, so a user's records are split
+    // between them and merged.
     let path = dir.join("rich.parquet");
-    strata_io::write_parquet_atomic(&path, &RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder().set_max_row_group_row_count(Some(5)).build();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), Some(props)).unwrap();
+    w.write(&RecordBatch::try_new(schema, cols).unwrap()).unwrap();
+    w.close().unwrap();
     path
 }
 
