@@ -198,10 +198,8 @@ impl UserAcc {
         self.milestones |= other.milestones;
         self.revenue += other.revenue;
         self.revenue_30d += other.revenue_30d;
-        self.account = match (self.account, other.account) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        // `None` orders below every `Some`: the later account wins, or the only one.
+        self.account = self.account.max(other.account);
         for f in other.features {
             match find_feature(&self.features, self.feat_mask, f.code) {
                 Ok(i) => {

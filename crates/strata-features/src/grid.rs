@@ -46,14 +46,7 @@ impl DayRec {
         self.milestones |= o.milestones;
         self.feats |= o.feats;
         self.revenue += o.revenue;
-        self.account = max_account(self.account, o.account);
-    }
-}
-
-fn max_account(a: Option<(i64, u64)>, b: Option<(i64, u64)>) -> Option<(i64, u64)> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
+        self.account = self.account.max(o.account); // None is below every Some
     }
 }
 
@@ -125,7 +118,7 @@ impl GridUser {
             rec.revenue += v;
         }
         if let Some(h) = r.account {
-            rec.account = max_account(rec.account, Some((r.ts, h)));
+            rec.account = rec.account.max(Some((r.ts, h)));
         }
         for &(slot, _) in r.slots {
             self.count_slot(r.day, slot, 1);
@@ -204,7 +197,7 @@ impl GridUser {
             if ds < 30 {
                 a.revenue_30d += r.revenue;
             }
-            a.account = max_account(a.account, r.account);
+            a.account = a.account.max(r.account);
             a.gap_last = if a.gap_n == 0 { r.max_ts } else { a.gap_last.max(r.max_ts) };
             a.gap_n += u64::from(r.n);
             let mut bits = r.feats;
