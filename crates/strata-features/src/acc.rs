@@ -81,16 +81,23 @@ impl UserAcc {
     /// Records an event's time.
     #[inline]
     pub fn touch(&mut self, ts: i64, day: i64) {
-        if self.n == 0 {
-            self.first = ts;
-            self.last = ts;
-        } else {
-            self.first = self.first.min(ts);
-            self.last = self.last.max(ts);
-        }
+        self.widen(ts, ts);
         self.n += 1;
         if day < DAY_BITS {
             self.day_bits |= 1u128 << day;
+        }
+    }
+
+    /// Widens the first and last event times to cover `first..=last`; with no event
+    /// yet (`n == 0`: call it before counting the new ones) they become exactly that.
+    #[inline]
+    pub(crate) fn widen(&mut self, first: i64, last: i64) {
+        if self.n == 0 {
+            self.first = first;
+            self.last = last;
+        } else {
+            self.first = self.first.min(first);
+            self.last = self.last.max(last);
         }
     }
 
@@ -181,13 +188,7 @@ impl UserAcc {
             return;
         }
         if other.n > 0 {
-            if self.n == 0 {
-                self.first = other.first;
-                self.last = other.last;
-            } else {
-                self.first = self.first.min(other.first);
-                self.last = self.last.max(other.last);
-            }
+            self.widen(other.first, other.last);
         }
         if other.gap_n > 0 {
             self.gap_last = if self.gap_n == 0 { other.gap_last } else { self.gap_last.max(other.gap_last) };

@@ -181,13 +181,7 @@ impl GridUser {
         let mut a = UserAcc::default();
         for r in self.days.iter().take_while(|r| r.day >= k) {
             let ds = i64::from(r.day - k);
-            if a.n == 0 {
-                a.first = r.min_ts;
-                a.last = r.max_ts;
-            } else {
-                a.first = a.first.min(r.min_ts);
-                a.last = a.last.max(r.max_ts);
-            }
+            a.widen(r.min_ts, r.max_ts);
             a.n += u64::from(r.n);
             if ds < DAY_BITS {
                 a.day_bits |= 1u128 << ds;
