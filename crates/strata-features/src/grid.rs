@@ -30,13 +30,11 @@ pub(crate) struct DayRec {
     pub milestones: u64,
     /// Features with codes below 64 used that day, as bits.
     pub feats: u64,
-    pub revenue: i128,
-    pub account: Option<(i64, u64)>,
 }
 
 impl DayRec {
     fn new(day: u32, ts: i64) -> DayRec {
-        DayRec { day, n: 0, min_ts: ts, max_ts: ts, milestones: 0, feats: 0, revenue: 0, account: None }
+        DayRec { day, n: 0, min_ts: ts, max_ts: ts, milestones: 0, feats: 0 }
     }
 
     fn absorb(&mut self, o: &DayRec) {
@@ -45,8 +43,6 @@ impl DayRec {
         self.max_ts = self.max_ts.max(o.max_ts);
         self.milestones |= o.milestones;
         self.feats |= o.feats;
-        self.revenue += o.revenue;
-        self.account = self.account.max(o.account); // None is below every Some
     }
 }
 
@@ -60,8 +56,29 @@ pub(crate) struct GridUser {
     pub far_feats: Vec<(u32, u32)>,
     /// Named-event count slots: (day, slot, count), sorted by day descending, then slot.
     pub slots: Vec<(u32, u32, u32)>,
+    /// Revenue by day, sorted by day descending (kept apart from the day records: most
+    /// days have none, and the records are read once per snapshot; 40 bytes each
+    /// instead of 96 with revenue and account in them).
+    pub revenue: Vec<(u32, i128)>,
+    /// The latest (time, account) of each day that has one, sorted by day descending.
+    pub accounts: Vec<(u32, (i64, u64))>,
     /// Gap sessions over every event up to the latest as-of time.
     pub sessions: Vec<Sess>,
+}
+
+/// Combines `v` into the entry of `day` in `v_by_day` (sorted by day descending; rows
+/// mostly come in time order, so the entry is mostly the last one).
+fn add_by_day<T: Copy>(by_day: &mut Vec<(u32, T)>, day: u32, v: T, combine: impl Fn(&mut T, T)) {
+    match by_day.last_mut() {
+        Some(last) if last.0 == day => return combine(&mut last.1, v),
+        Some(last) if last.0 > day => return by_day.push((day, v)),
+        None => return by_day.push((day, v)),
+        Some(_) => {}
+    }
+    match by_day.binary_search_by(|e| day.cmp(&e.0)) {
+        Ok(i) => combine(&mut by_day[i].1, v),
+        Err(i) => by_day.insert(i, (day, v)),
+    }
 }
 
 /// Position of `day` in records sorted by day descending.
@@ -115,10 +132,10 @@ impl GridUser {
             }
         }
         if let Some(v) = r.revenue {
-            rec.revenue += v;
+            add_by_day(&mut self.revenue, r.day, v, |a, b| *a += b);
         }
         if let Some(h) = r.account {
-            rec.account = rec.account.max(Some((r.ts, h)));
+            add_by_day(&mut self.accounts, r.day, (r.ts, h), |a, b| *a = (*a).max(b));
         }
         for &(slot, _) in r.slots {
             self.count_slot(r.day, slot, 1);
@@ -165,6 +182,12 @@ impl GridUser {
         for (day, slot, c) in other.slots {
             self.count_slot(day, slot, c);
         }
+        for (day, v) in other.revenue {
+            add_by_day(&mut self.revenue, day, v, |a, b| *a += b);
+        }
+        for (day, acct) in other.accounts {
+            add_by_day(&mut self.accounts, day, acct, |a, b| *a = (*a).max(b));
+        }
         if !other.sessions.is_empty() {
             let mut all = std::mem::take(&mut self.sessions);
             all.extend(other.sessions);
@@ -187,11 +210,6 @@ impl GridUser {
                 a.day_bits |= 1u128 << ds;
             }
             a.milestones |= r.milestones;
-            a.revenue += r.revenue;
-            if ds < 30 {
-                a.revenue_30d += r.revenue;
-            }
-            a.account = a.account.max(r.account);
             a.gap_last = if a.gap_n == 0 { r.max_ts } else { a.gap_last.max(r.max_ts) };
             a.gap_n += u64::from(r.n);
             let mut bits = r.feats;
@@ -206,6 +224,14 @@ impl GridUser {
                 }
             }
         }
+        for &(day, v) in self.revenue.iter().take_while(|e| e.0 >= k) {
+            a.revenue += v;
+            if day - k < 30 {
+                a.revenue_30d += v;
+            }
+        }
+        // Later days hold later times: the latest account is the last day's up to `k`.
+        a.account = self.accounts.iter().take_while(|e| e.0 >= k).last().map(|e| e.1);
         for &(code, day) in &self.far_feats {
             if day >= k {
                 let ds = i64::from(day - k);
