@@ -1179,25 +1179,11 @@ fn gmm_discover_and_assign_agree_and_are_identical_across_thread_counts() {
     for threads in ["1", "2"] {
         let out = d.join(format!("g{threads}.parquet"));
         let model = d.join(format!("gm{threads}.json"));
-        let args = [
-            "discover",
-            "--features",
+        let args = gmm_auto(
             f,
-            "--algo",
-            "gmm",
-            "--k",
-            "auto",
-            "--k-min",
-            "2",
-            "--k-max",
-            "4",
-            "--gmm-sample",
-            "300",
-            "--model",
-            model.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
+            ("2", "4"),
+            &["--gmm-sample", "300", "--model", model.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        );
         let o = strata_env(&args, &[("RAYON_NUM_THREADS", threads)]);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(stderr(&o).contains("k =  4: BIC"), "{}", stderr(&o));
@@ -1234,23 +1220,16 @@ fn gmm_discover_and_assign_agree_and_are_identical_across_thread_counts() {
     let o = strata(&["discover", "--features", f, "--algo", "gmm", "--k", "300", "--out", out.to_str().unwrap()]);
     bad_input(&o, &["lower --k"], &out);
     // --k auto where no k can be fitted: exit 2, saying why.
-    let o = strata(&[
-        "-q",
-        "discover",
-        "--features",
-        f,
-        "--algo",
-        "gmm",
-        "--k",
-        "auto",
-        "--k-min",
-        "250",
-        "--k-max",
-        "251",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = strata(&[&["-q"][..], &gmm_auto(f, ("250", "251"), &["--out", out.to_str().unwrap()])].concat());
     bad_input(&o, &["no k in --k-min..=--k-max could be fitted", "lower --k"], &out);
+}
+
+/// `strata discover --algo gmm --k auto` on `features` over `k_min..=k_max`, then `rest`.
+fn gmm_auto<'a>(features: &'a str, (k_min, k_max): (&'a str, &'a str), rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args =
+        vec!["discover", "--features", features, "--algo", "gmm", "--k", "auto", "--k-min", k_min, "--k-max", k_max];
+    args.extend_from_slice(rest);
+    args
 }
 
 #[test]
