@@ -69,6 +69,23 @@ pub fn engine_many(
     quiet: bool,
     pick: &PickTimes<'_>,
 ) -> Result<(Vec<Output>, Option<strata_io::UsersTable>, Config), Failure> {
+    engine_each(a, plan, outputs, quiet, pick, &|out, _, _| out)
+}
+
+/// What [`engine_each`] does with each snapshot once it is finished.
+pub type EachSnapshot<'a, T> = dyn Fn(Output, Option<&strata_io::UsersTable>, &Config) -> T + Sync + 'a;
+
+/// [`engine_many`], handing each snapshot to `each` as soon as it is finished (on
+/// several threads) and returning what `each` gives, in time order: a caller that
+/// reduces a snapshot keeps only a few feature tables in memory at once.
+pub fn engine_each<T: Send>(
+    a: &InputArgs,
+    plan: &Plan,
+    outputs: &[&Path],
+    quiet: bool,
+    pick: &PickTimes<'_>,
+    each: &EachSnapshot<'_, T>,
+) -> Result<(Vec<T>, Option<strata_io::UsersTable>, Config), Failure> {
     let cfg = load_config(a)?;
     let Some(events) = a.events.as_deref() else {
         return Err(Failure::Input("--events is required: the product events (Parquet file, folder or glob)".into()));
@@ -86,7 +103,8 @@ pub fn engine_many(
     let source = EventSource::open(&event_paths, &EventColumns::from_map(&cfg.columns))?;
     let t0 = std::time::Instant::now();
     let users = a.users.as_deref().map(|u| read_users(u, &cfg.columns)).transpose()?;
-    if std::env::var_os("STRATA_TRACE").is_some() {
+    let trace = std::env::var_os("STRATA_TRACE").is_some();
+    if trace {
         eprintln!("trace: users table {:.3} s", t0.elapsed().as_secs_f64());
     }
     let times = pick(&source, users.as_ref(), &cfg)?;
@@ -104,15 +122,18 @@ pub fn engine_many(
     let tick = |n: u64| bar.inc(n);
     let input =
         Input { source: &source, users: users.as_ref(), config: &cfg, as_of: None, plan, progress: Some(&tick) };
-    let outs = strata_features::compute_many(input, &times)?;
-    bar.finish_and_clear();
-    if std::env::var_os("STRATA_TRACE").is_some() {
-        for out in &outs {
-            for (phase, secs) in &out.timings {
-                eprintln!("trace: {} {phase} done at {secs:.3} s", out.as_of.to_rfc3339());
-            }
+    let outs = strata_features::compute_each(input, &times, &|out| {
+        if trace {
+            let lines: Vec<String> = out
+                .timings
+                .iter()
+                .map(|(phase, secs)| format!("trace: {} {phase} done at {secs:.3} s", out.as_of.to_rfc3339()))
+                .collect();
+            eprintln!("{}", lines.join("\n"));
         }
-    }
+        each(out, users.as_ref(), &cfg)
+    })?;
+    bar.finish_and_clear();
     Ok((outs, users, cfg))
 }
 

@@ -90,6 +90,8 @@ fn times(a: &SnapshotsArgs, first: i64, last: i64) -> Result<Vec<i64>, Failure> 
 /// One snapshot evaluated.
 struct Snap {
     at: i64,
+    /// Seconds the shared pass over the events took.
+    scan: f64,
     /// Its rows of `segments_over_time.parquet`.
     segments: RecordBatch,
     keys: Vec<UserKey>,
@@ -114,60 +116,57 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         };
         Ok(times(&a, first, last)?.into_iter().map(|t| (AsOf(t), "--as-of")).collect())
     };
-    let (outs, users, cfg) =
-        super::features::engine_many(&input, &plan, &[&seg_path, &tr_path, &ch_path], quiet, &pick)?;
-    let scan_secs = started.elapsed().as_secs_f64();
     let trace = std::env::var_os("STRATA_TRACE").is_some();
     let lap = |what: &str| {
         if trace {
             eprintln!("trace: {what} done at {:.3} s", started.elapsed().as_secs_f64());
         }
     };
-    lap("engine (scan and finalize)");
     let churn_days = a.churn_days as f64;
-    // Each snapshot's rules run on their own: side by side.
-    use rayon::prelude::*;
-    let snaps: Vec<Snap> = outs
-        .into_par_iter()
-        .map(|out| -> Result<Snap, Failure> {
-            let at = out.as_of.0;
-            let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
-            let mut table = build_table(&program, &frame, users.as_ref(), &cfg, &shown)?;
-            let outcome = strata_rules::run(&program, &mut table);
-            let num = |name: &str| match frame.feature(name) {
-                Some(Column::Num(v)) => v,
-                _ => vec![f64::NAN; frame.rows()],
-            };
-            let seen = num("days_since_last_seen");
-            let tenure = num("tenure_days");
-            let churned = seen
-                .iter()
-                .zip(&tenure)
-                .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
-                .collect();
-            let keys = frame.keys();
-            // This snapshot's rows of the long segments table; the feature table is
-            // dropped here, so 18 of them never sit in memory at once after this.
-            let b = super::segment::segments_batch(&program, &frame, &outcome)?;
-            let n = b.num_rows();
-            let mut fields =
-                vec![Field::new("as_of", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
-            fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
-            let mut cols: Vec<ArrayRef> =
-                vec![Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC"))];
-            cols.extend(b.columns().iter().cloned());
-            let segments = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-                .map_err(|e| Failure::Internal(e.to_string()))?;
-            Ok(Snap { at, keys, outcome, churned, segments })
-        })
-        .collect::<Result<_, _>>()?;
-    lap("rules");
-    // The segments at every snapshot, one long table.
+    // Each snapshot's rules run as soon as its features are finished, side by side,
+    // and its feature table is dropped once its rows of the long table are made: 18
+    // feature tables never sit in memory at once.
+    let evaluate = |out: strata_features::Output,
+                    users: Option<&strata_io::UsersTable>,
+                    cfg: &strata_core::Config|
+     -> Result<Snap, Failure> {
+        let at = out.as_of.0;
+        let scan = out.timings.iter().find(|(p, _)| *p == "scan").map_or(0.0, |(_, s)| *s);
+        let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
+        let mut table = build_table(&program, &frame, users, cfg, &shown)?;
+        let outcome = strata_rules::run(&program, &mut table);
+        let num = |name: &str| match frame.feature(name) {
+            Some(Column::Num(v)) => v,
+            _ => vec![f64::NAN; frame.rows()],
+        };
+        let seen = num("days_since_last_seen");
+        let tenure = num("tenure_days");
+        let churned = seen
+            .iter()
+            .zip(&tenure)
+            .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
+            .collect();
+        let keys = frame.keys();
+        let b = super::segment::segments_batch(&program, &frame, &outcome)?;
+        let n = b.num_rows();
+        let mut fields =
+            vec![Field::new("as_of", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
+        fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
+        let mut cols: Vec<ArrayRef> = vec![Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC"))];
+        cols.extend(b.columns().iter().cloned());
+        let segments =
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Failure::Internal(e.to_string()))?;
+        Ok(Snap { at, scan, keys, outcome, churned, segments })
+    };
+    let (snaps, _, _) =
+        super::features::engine_each(&input, &plan, &[&seg_path, &tr_path, &ch_path], quiet, &pick, &evaluate)?;
+    let snaps: Vec<Snap> = snaps.into_iter().collect::<Result<_, _>>()?;
+    let scan_secs = snaps.iter().map(|s| s.scan).fold(0.0, f64::max);
+    lap("engine and rules");
+    // The segments at every snapshot, one long table written one snapshot per row
+    // group (concatenating them first copied 450 MB on the benchmark data).
     let batches: Vec<RecordBatch> = snaps.iter().map(|s| s.segments.clone()).collect();
-    let schema = batches[0].schema();
-    let long = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| Failure::Internal(e.to_string()))?;
-
-    lap("segments table");
+    let long_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     // Transitions and membership changes between consecutive snapshots, on state codes
     // (a segment's index, or one of the codes below) rather than names: 17 weekly pairs
     // of 50,000 users took 5.3 s with a String per user and state, 0.3 s like this.
@@ -309,10 +308,9 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     lap("transitions and changes");
-    drop(batches);
     // Three files, written side by side.
     let (a, (b, c)) = rayon::join(
-        || strata_io::write_parquet_atomic(&seg_path, &long),
+        || strata_io::write_parquet_batches_atomic(&seg_path, &batches),
         || {
             rayon::join(
                 || strata_io::write_parquet_atomic(&tr_path, &tr_batch),
@@ -336,7 +334,7 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         eprintln!(
             "wrote {} ({} rows), {} ({} rows), {} ({} rows)",
             seg_path.display(),
-            long.num_rows(),
+            long_rows,
             tr_path.display(),
             tr_batch.num_rows(),
             ch_path.display(),
