@@ -6,12 +6,12 @@ use super::frame::{build_table, Frame};
 use crate::args::{InputArgs, SnapshotsArgs};
 use crate::Failure;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use strata_core::{AsOf, MICROS_PER_DAY};
 use strata_features::Plan;
-use strata_io::UserKey;
+use strata_io::{EncodedRowGroup, RowGroupEncoder, UserKey};
 use strata_rules::Column;
 
 /// A user not yet in the data at a snapshot (signed up or first seen later).
@@ -92,11 +92,145 @@ struct Snap {
     at: i64,
     /// Seconds the shared pass over the events took.
     scan: f64,
-    /// Its rows of `segments_over_time.parquet`.
-    segments: RecordBatch,
+    /// How many rows it has in `segments_over_time.parquet`.
+    rows: usize,
     keys: Vec<UserKey>,
+    /// Segment memberships (scores dropped: they are in `segments` already).
     outcome: strata_rules::Outcome,
     churned: Vec<bool>,
+}
+
+/// State codes of the transitions: a segment's index, or one of these.
+const NEW_C: u32 = u32::MAX;
+const CHURNED_C: u32 = u32::MAX - 1;
+const UNCLASSIFIED_C: u32 = u32::MAX - 2;
+
+fn ts_field(name: &str) -> Field {
+    Field::new(name, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)
+}
+
+fn ts_array(v: Vec<i64>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+}
+
+/// The columns of `membership_changes.parquet`.
+fn changes_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
+        Field::new("user_id", DataType::Utf8, false),
+        ts_field("from_as_of"),
+        ts_field("to_as_of"),
+        Field::new("family", DataType::Utf8, true),
+        Field::new("segment", DataType::Utf8, false),
+        Field::new("change", DataType::Utf8, false),
+        Field::new("other_segment", DataType::Utf8, true),
+    ]))
+}
+
+/// One row of `transitions.parquet`: family, from, to, users, share.
+type TrRow<'a> = (&'a str, &'a str, &'a str, i64, f64);
+
+/// The transitions and membership changes from snapshot `p` to `q`: the transition
+/// rows, and the changes as one batch.
+fn pair<'a>(
+    program: &'a strata_rules::Program,
+    p: &'a Snap,
+    q: &'a Snap,
+) -> Result<(Vec<TrRow<'a>>, RecordBatch), Failure> {
+    let name_of = |c: u32| -> &'a str {
+        match c {
+            NEW_C => NEW,
+            CHURNED_C => CHURNED,
+            UNCLASSIFIED_C => "Unclassified",
+            i => &program.segments[i as usize].name,
+        }
+    };
+    let state = |s: &Snap, fi: usize, u: usize| -> u32 {
+        if s.churned[u] {
+            CHURNED_C
+        } else {
+            s.outcome.families[fi].assigned[u].map_or(UNCLASSIFIED_C, |i| i as u32)
+        }
+    };
+    // Where each user of q was in p (None: not yet signed up).
+    let in_p: HashMap<&UserKey, usize> = p.keys.iter().enumerate().map(|(u, k)| (k, u)).collect();
+    let was: Vec<Option<usize>> = q.keys.iter().map(|k| in_p.get(k).copied()).collect();
+    let mut tr: Vec<TrRow<'a>> = Vec::new();
+    // (user index in q, family or None for a flag, segment code, entered, other code)
+    let mut ch: Vec<(u32, Option<u32>, u32, bool, u32)> = Vec::new();
+    for (fi, fam) in q.outcome.families.iter().enumerate() {
+        let fam_name: &'a str = &fam.name;
+        let mut counts: HashMap<(u32, u32), i64> = HashMap::new();
+        for (u, before) in was.iter().enumerate() {
+            let from = before.map_or(NEW_C, |b| state(p, fi, b));
+            let to = state(q, fi, u);
+            *counts.entry((from, to)).or_default() += 1;
+            if from != to {
+                if from != NEW_C {
+                    ch.push((u as u32, Some(fi as u32), from, false, to));
+                }
+                ch.push((u as u32, Some(fi as u32), to, true, from));
+            }
+        }
+        let mut named: Vec<((&str, &str), i64)> =
+            counts.into_iter().map(|((f, t), c)| ((name_of(f), name_of(t)), c)).collect();
+        named.sort_unstable();
+        let mut row_totals: BTreeMap<&str, i64> = BTreeMap::new();
+        for ((f, _), c) in &named {
+            *row_totals.entry(f).or_default() += c;
+        }
+        for ((f, t), c) in named {
+            tr.push((fam_name, f, t, c, c as f64 / row_totals[f].max(1) as f64));
+        }
+    }
+    // Flags: entering and leaving.
+    for (si, _) in program.segments.iter().enumerate().filter(|(_, s)| s.family.is_none()) {
+        for (u, before) in was.iter().enumerate() {
+            let had = before.is_some_and(|b| p.outcome.members[si][b]);
+            let is = q.outcome.members[si][u];
+            if had != is {
+                ch.push((u as u32, None, si as u32, is, NEW_C));
+            }
+        }
+    }
+    let fam_names: Vec<&str> = q.outcome.families.iter().map(|f| f.name.as_str()).collect();
+    let mut user_col = arrow_array::builder::StringBuilder::with_capacity(ch.len(), ch.len() * 8);
+    let mut fam_col = arrow_array::builder::StringBuilder::new();
+    let mut seg_col = arrow_array::builder::StringBuilder::new();
+    let mut change_col = arrow_array::builder::StringBuilder::new();
+    let mut other_col = arrow_array::builder::StringBuilder::new();
+    for &(u, fam, seg, entered, other) in &ch {
+        match &q.keys[u as usize] {
+            UserKey::Str(s) => user_col.append_value(s),
+            UserKey::Int(i) => user_col.append_value(i.to_string()),
+        }
+        match fam {
+            Some(f) => {
+                fam_col.append_value(fam_names[f as usize]);
+                seg_col.append_value(name_of(seg));
+                other_col.append_value(name_of(other));
+            }
+            None => {
+                fam_col.append_null();
+                seg_col.append_value(&program.segments[seg as usize].name);
+                other_col.append_null();
+            }
+        }
+        change_col.append_value(if entered { "entered" } else { "left" });
+    }
+    let batch = RecordBatch::try_new(
+        changes_schema(),
+        vec![
+            Arc::new(user_col.finish()) as ArrayRef,
+            ts_array(vec![p.at; ch.len()]),
+            ts_array(vec![q.at; ch.len()]),
+            Arc::new(fam_col.finish()),
+            Arc::new(seg_col.finish()),
+            Arc::new(change_col.finish()),
+            Arc::new(other_col.finish()),
+        ],
+    )
+    .map_err(|e| Failure::Internal(e.to_string()))?;
+    Ok((tr, batch))
 }
 
 pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
@@ -123,18 +257,21 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         }
     };
     let churn_days = a.churn_days as f64;
+    // The long table's schema is the first snapshot's; every other must equal it.
+    let seg_encoder: OnceLock<Result<(SchemaRef, RowGroupEncoder), String>> = OnceLock::new();
     // Each snapshot's rules run as soon as its features are finished, side by side,
-    // and its feature table is dropped once its rows of the long table are made: 18
-    // feature tables never sit in memory at once.
+    // and its feature table is dropped once its rows of the long table are encoded:
+    // 18 feature tables never sit in memory at once.
     let evaluate = |out: strata_features::Output,
                     users: Option<&strata_io::UsersTable>,
                     cfg: &strata_core::Config|
-     -> Result<Snap, Failure> {
+     -> Result<(Snap, EncodedRowGroup), Failure> {
         let at = out.as_of.0;
         let scan = out.timings.iter().find(|(p, _)| *p == "scan").map_or(0.0, |(_, s)| *s);
         let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
         let mut table = build_table(&program, &frame, users, cfg, &shown)?;
-        let outcome = strata_rules::run(&program, &mut table);
+        let mut outcome = strata_rules::run(&program, &mut table);
+        drop(table);
         let num = |name: &str| match frame.feature(name) {
             Some(Column::Num(v)) => v,
             _ => vec![f64::NAN; frame.rows()],
@@ -148,173 +285,92 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             .collect();
         let keys = frame.keys();
         let b = super::segment::segments_batch(&program, &frame, &outcome)?;
-        let n = b.num_rows();
-        let mut fields =
-            vec![Field::new("as_of", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false)];
+        drop(frame);
+        outcome.scores = Vec::new();
+        let rows = b.num_rows();
+        let mut fields = vec![ts_field("as_of")];
         fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
-        let mut cols: Vec<ArrayRef> = vec![Arc::new(TimestampMicrosecondArray::from(vec![at; n]).with_timezone("UTC"))];
+        let mut cols: Vec<ArrayRef> = vec![ts_array(vec![at; rows])];
         cols.extend(b.columns().iter().cloned());
-        let segments =
+        let batch =
             RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Failure::Internal(e.to_string()))?;
-        Ok(Snap { at, scan, keys, outcome, churned, segments })
+        let (_, enc) = seg_encoder
+            .get_or_init(|| RowGroupEncoder::new(batch.schema()).map(|e| (batch.schema(), e)))
+            .as_ref()
+            .map_err(|e| Failure::Internal(e.clone()))?;
+        let segments = enc.encode(&batch).map_err(Failure::Internal)?;
+        // Its rows of the long table, encoded: a fifth of the memory of the rows
+        // themselves on the benchmark data.
+        Ok((Snap { at, scan, rows, keys, outcome, churned }, segments))
     };
     let (snaps, _, _) =
         super::features::engine_each(&input, &plan, &[&seg_path, &tr_path, &ch_path], quiet, &pick, &evaluate)?;
-    let snaps: Vec<Snap> = snaps.into_iter().collect::<Result<_, _>>()?;
+    let (snaps, seg_groups): (Vec<Snap>, Vec<EncodedRowGroup>) =
+        snaps.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
     let scan_secs = snaps.iter().map(|s| s.scan).fold(0.0, f64::max);
+    let long_rows: usize = snaps.iter().map(|s| s.rows).sum();
     lap("engine and rules");
-    // The segments at every snapshot, one long table written one snapshot per row
-    // group (concatenating them first copied 450 MB on the benchmark data).
-    let batches: Vec<RecordBatch> = snaps.iter().map(|s| s.segments.clone()).collect();
-    let long_rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-    // Transitions and membership changes between consecutive snapshots, on state codes
-    // (a segment's index, or one of the codes below) rather than names: 17 weekly pairs
-    // of 50,000 users took 5.3 s with a String per user and state, 0.3 s like this.
-    const NEW_C: u32 = u32::MAX;
-    const CHURNED_C: u32 = u32::MAX - 1;
-    const UNCLASSIFIED_C: u32 = u32::MAX - 2;
-    let name_of = |c: u32| -> &str {
-        match c {
-            NEW_C => NEW,
-            CHURNED_C => CHURNED,
-            UNCLASSIFIED_C => "Unclassified",
-            i => &program.segments[i as usize].name,
-        }
-    };
-    let state = |s: &Snap, fi: usize, u: usize| -> u32 {
-        if s.churned[u] {
-            CHURNED_C
-        } else {
-            s.outcome.families[fi].assigned[u].map_or(UNCLASSIFIED_C, |i| i as u32)
-        }
-    };
-    let mut tr: Vec<(String, i64, i64, String, String, i64, f64)> = Vec::new();
-    // (user index in the later snapshot, pair, family or None for a flag, segment code,
-    // entered, other code)
-    let mut ch: Vec<(u32, u32, Option<u32>, u32, bool, u32)> = Vec::new();
-    for (pi, w) in snaps.windows(2).enumerate() {
-        let (p, q) = (&w[0], &w[1]);
-        // Where each user of q was in p (None: not yet signed up).
-        let in_p: HashMap<&UserKey, usize> = p.keys.iter().enumerate().map(|(u, k)| (k, u)).collect();
-        let was: Vec<Option<usize>> = q.keys.iter().map(|k| in_p.get(k).copied()).collect();
-        for (fi, fam) in q.outcome.families.iter().enumerate() {
-            let mut counts: HashMap<(u32, u32), i64> = HashMap::new();
-            for (u, before) in was.iter().enumerate() {
-                let from = before.map_or(NEW_C, |b| state(p, fi, b));
-                let to = state(q, fi, u);
-                *counts.entry((from, to)).or_default() += 1;
-                if from != to {
-                    if from != NEW_C {
-                        ch.push((u as u32, pi as u32, Some(fi as u32), from, false, to));
-                    }
-                    ch.push((u as u32, pi as u32, Some(fi as u32), to, true, from));
-                }
-            }
-            let mut named: Vec<((&str, &str), i64)> =
-                counts.into_iter().map(|((f, t), c)| ((name_of(f), name_of(t)), c)).collect();
-            named.sort_unstable();
-            let mut row_totals: BTreeMap<&str, i64> = BTreeMap::new();
-            for ((f, _), c) in &named {
-                *row_totals.entry(f).or_default() += c;
-            }
-            for ((f, t), c) in named {
-                let share = c as f64 / row_totals[f].max(1) as f64;
-                tr.push((fam.name.clone(), p.at, q.at, f.to_string(), t.to_string(), c, share));
-            }
-        }
-        // Flags: entering and leaving.
-        for (si, _) in program.segments.iter().enumerate().filter(|(_, s)| s.family.is_none()) {
-            for (u, before) in was.iter().enumerate() {
-                let had = before.is_some_and(|b| p.outcome.members[si][b]);
-                let is = q.outcome.members[si][u];
-                if had != is {
-                    ch.push((u as u32, pi as u32, None, si as u32, is, NEW_C));
-                }
-            }
-        }
+
+    // Transitions and membership changes between consecutive snapshots, pair by pair
+    // side by side, on state codes rather than names (17 weekly pairs of 50,000 users
+    // took 5.3 s with a String per user and state, 0.3 s with codes).
+    let ch_schema = changes_schema();
+    let ch_encoder = RowGroupEncoder::new(ch_schema.clone()).map_err(Failure::Internal)?;
+    use rayon::prelude::*;
+    let pairs: Vec<(Vec<TrRow<'_>>, EncodedRowGroup, usize)> = (1..snaps.len())
+        .into_par_iter()
+        .map(|i| -> Result<_, Failure> {
+            let (tr, batch) = pair(&program, &snaps[i - 1], &snaps[i])?;
+            let n = batch.num_rows();
+            Ok((tr, ch_encoder.encode(&batch).map_err(Failure::Internal)?, n))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut tr: Vec<(TrRow<'_>, i64, i64)> = Vec::new();
+    let mut ch_groups = Vec::with_capacity(pairs.len());
+    let mut ch_rows = 0;
+    for (i, (rows, group, n)) in pairs.into_iter().enumerate() {
+        tr.extend(rows.into_iter().map(|r| (r, snaps[i].at, snaps[i + 1].at)));
+        ch_groups.push(group);
+        ch_rows += n;
     }
-    let fam_names: Vec<&str> = snaps[0].outcome.families.iter().map(|f| f.name.as_str()).collect();
-    let mut user_col = arrow_array::builder::StringBuilder::with_capacity(ch.len(), ch.len() * 8);
-    let mut fam_col = arrow_array::builder::StringBuilder::new();
-    let mut seg_col = arrow_array::builder::StringBuilder::new();
-    let mut change_col = arrow_array::builder::StringBuilder::new();
-    let mut other_col = arrow_array::builder::StringBuilder::new();
-    let (mut from_at, mut to_at) = (Vec::with_capacity(ch.len()), Vec::with_capacity(ch.len()));
-    for &(u, pi, fam, seg, entered, other) in &ch {
-        let q = &snaps[pi as usize + 1];
-        match &q.keys[u as usize] {
-            UserKey::Str(s) => user_col.append_value(s),
-            UserKey::Int(i) => user_col.append_value(i.to_string()),
-        }
-        from_at.push(snaps[pi as usize].at);
-        to_at.push(q.at);
-        match fam {
-            Some(f) => {
-                fam_col.append_value(fam_names[f as usize]);
-                seg_col.append_value(name_of(seg));
-                other_col.append_value(name_of(other));
-            }
-            None => {
-                fam_col.append_null();
-                seg_col.append_value(&program.segments[seg as usize].name);
-                other_col.append_null();
-            }
-        }
-        change_col.append_value(if entered { "entered" } else { "left" });
-    }
-    let ts = |v: Vec<i64>| -> ArrayRef { Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) };
-    let tsf = |n: &str| Field::new(n, DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false);
-    let s_col = |v: Vec<String>| -> ArrayRef { Arc::new(arrow_array::StringArray::from(v)) };
+    let s_col = |v: Vec<&str>| -> ArrayRef { Arc::new(arrow_array::StringArray::from(v)) };
     let tr_batch = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("family", DataType::Utf8, false),
-            tsf("from_as_of"),
-            tsf("to_as_of"),
+            ts_field("from_as_of"),
+            ts_field("to_as_of"),
             Field::new("from_segment", DataType::Utf8, false),
             Field::new("to_segment", DataType::Utf8, false),
             Field::new("users", DataType::Int64, false),
             Field::new("share", DataType::Float64, false),
         ])),
         vec![
-            s_col(tr.iter().map(|r| r.0.clone()).collect()),
-            ts(tr.iter().map(|r| r.1).collect()),
-            ts(tr.iter().map(|r| r.2).collect()),
-            s_col(tr.iter().map(|r| r.3.clone()).collect()),
-            s_col(tr.iter().map(|r| r.4.clone()).collect()),
-            Arc::new(Int64Array::from(tr.iter().map(|r| r.5).collect::<Vec<_>>())),
-            Arc::new(Float64Array::from(tr.iter().map(|r| r.6).collect::<Vec<_>>())),
-        ],
-    )
-    .map_err(|e| Failure::Internal(e.to_string()))?;
-    let ch_batch = RecordBatch::try_new(
-        Arc::new(Schema::new(vec![
-            Field::new("user_id", DataType::Utf8, false),
-            tsf("from_as_of"),
-            tsf("to_as_of"),
-            Field::new("family", DataType::Utf8, true),
-            Field::new("segment", DataType::Utf8, false),
-            Field::new("change", DataType::Utf8, false),
-            Field::new("other_segment", DataType::Utf8, true),
-        ])),
-        vec![
-            Arc::new(user_col.finish()) as ArrayRef,
-            ts(from_at),
-            ts(to_at),
-            Arc::new(fam_col.finish()),
-            Arc::new(seg_col.finish()),
-            Arc::new(change_col.finish()),
-            Arc::new(other_col.finish()),
+            s_col(tr.iter().map(|r| r.0 .0).collect()),
+            ts_array(tr.iter().map(|r| r.1).collect()),
+            ts_array(tr.iter().map(|r| r.2).collect()),
+            s_col(tr.iter().map(|r| r.0 .1).collect()),
+            s_col(tr.iter().map(|r| r.0 .2).collect()),
+            Arc::new(Int64Array::from(tr.iter().map(|r| r.0 .3).collect::<Vec<_>>())),
+            Arc::new(Float64Array::from(tr.iter().map(|r| r.0 .4).collect::<Vec<_>>())),
         ],
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     lap("transitions and changes");
+    let (seg_schema, _) = seg_encoder
+        .into_inner()
+        .ok_or_else(|| Failure::Internal("no snapshot was evaluated".into()))?
+        .map_err(Failure::Internal)?;
+    let first_at = snaps[0].at;
+    let last_at = snaps[snaps.len() - 1].at;
+    let n_snaps = snaps.len();
+    drop(snaps);
     // Three files, written side by side.
     let (a, (b, c)) = rayon::join(
-        || strata_io::write_parquet_batches_atomic(&seg_path, &batches),
+        || strata_io::write_encoded_atomic(&seg_path, &seg_schema, seg_groups),
         || {
             rayon::join(
                 || strata_io::write_parquet_atomic(&tr_path, &tr_batch),
-                || strata_io::write_parquet_atomic(&ch_path, &ch_batch),
+                || strata_io::write_encoded_atomic(&ch_path, &ch_schema, ch_groups),
             )
         },
     );
@@ -324,21 +380,17 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     lap("writes");
     if !quiet {
         eprintln!(
-            "{} snapshots from {} to {} in one pass ({:.1} s for the events, {:.1} s in all); rules: {shown}",
-            snaps.len(),
-            AsOf(snaps[0].at).to_rfc3339(),
-            AsOf(snaps[snaps.len() - 1].at).to_rfc3339(),
-            scan_secs,
+            "{n_snaps} snapshots from {} to {} in one pass ({scan_secs:.1} s for the events, {:.1} s in all); rules: {shown}",
+            AsOf(first_at).to_rfc3339(),
+            AsOf(last_at).to_rfc3339(),
             started.elapsed().as_secs_f64()
         );
         eprintln!(
-            "wrote {} ({} rows), {} ({} rows), {} ({} rows)",
+            "wrote {} ({long_rows} rows), {} ({} rows), {} ({ch_rows} rows)",
             seg_path.display(),
-            long_rows,
             tr_path.display(),
             tr_batch.num_rows(),
             ch_path.display(),
-            ch_batch.num_rows()
         );
     }
     Ok(())

@@ -21,7 +21,10 @@ pub use error::IoError;
 pub use events::{DictColumn, EventBatch, EventColumns, EventSource, KeyColumn, RevenueColumn, RowGroupRef};
 pub use files::discover;
 pub use users::{key_at, read_users, UsersTable};
-pub use write::{check_output_path, write_atomic, write_parquet_atomic, write_parquet_batches_atomic};
+pub use write::{
+    check_output_path, write_atomic, write_encoded_atomic, write_parquet_atomic, write_parquet_batches_atomic,
+    EncodedRowGroup, RowGroupEncoder,
+};
 
 /// One user's identity as found in the data: strings stay strings, integers integers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
