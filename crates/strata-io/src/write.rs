@@ -68,7 +68,11 @@ fn writer_props() -> WriterProperties {
     WriterProperties::builder()
         // Snappy: zstd level 3 took 0.11 s of a 1.2 s run on the 50,000-user benchmark.
         .set_compression(Compression::SNAPPY)
-        .set_dictionary_enabled(false)
+        // Dictionary pages (falling back to plain ones where a column has too many
+        // distinct values): weekly snapshots of the 50,000-user benchmark wrote 13 MB
+        // instead of 47 (segments) and 8 instead of 19 (changes), with 2-3% less CPU;
+        // the feature table 4.1 MB instead of 6.2 for the same CPU.
+        .set_dictionary_enabled(true)
         .set_created_by("strata".to_string())
         .build()
 }
