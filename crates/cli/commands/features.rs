@@ -73,7 +73,8 @@ pub fn engine_many(
 }
 
 /// What [`engine_each`] does with each snapshot once it is finished.
-pub type EachSnapshot<'a, T> = dyn Fn(Output, Option<&strata_io::UsersTable>, &Config) -> T + Sync + 'a;
+/// It gets the users table's attributes (shared by every snapshot) and the config.
+pub type EachSnapshot<'a, T> = dyn Fn(Output, &super::frame::Attributes<'_>, &Config) -> T + Sync + 'a;
 
 /// [`engine_many`], handing each snapshot to `each` as soon as it is finished (on
 /// several threads) and returning what `each` gives, in time order: a caller that
@@ -122,6 +123,7 @@ pub fn engine_each<T: Send>(
     let tick = |n: u64| bar.inc(n);
     let input =
         Input { source: &source, users: users.as_ref(), config: &cfg, as_of: None, plan, progress: Some(&tick) };
+    let attrs = super::frame::Attributes::new(users.as_ref());
     let outs = strata_features::compute_each(input, &times, &|out| {
         if trace {
             let lines: Vec<String> = out
@@ -131,7 +133,7 @@ pub fn engine_each<T: Send>(
                 .collect();
             eprintln!("{}", lines.join("\n"));
         }
-        each(out, users.as_ref(), &cfg)
+        each(out, &attrs, &cfg)
     })?;
     bar.finish_and_clear();
     Ok((outs, users, cfg))

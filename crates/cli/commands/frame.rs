@@ -201,36 +201,60 @@ impl Frame {
     }
 }
 
-/// Users-table attributes by name, aligned to the frame's users.
+/// Users-table attributes by name, aligned to the frame's users. One value serves
+/// many frames (the snapshots of a run): each column is converted once.
 pub struct Attributes<'a> {
     users: Option<&'a strata_io::UsersTable>,
     index: HashMap<&'a UserKey, (usize, usize)>,
+    /// Columns converted so far, by name (None: the table has no such column).
+    converted: std::sync::Mutex<HashMap<String, Option<std::sync::Arc<Vec<Column>>>>>,
 }
 
 impl<'a> Attributes<'a> {
     pub fn new(users: Option<&'a strata_io::UsersTable>) -> Self {
         let index = users.map(|u| u.keys.iter().zip(u.rows.iter().copied()).collect()).unwrap_or_default();
-        Attributes { users, index }
+        Attributes { users, index, converted: Default::default() }
     }
 
-    pub fn column(&self, name: &str, keys: &[UserKey]) -> Option<Column> {
+    /// Column `name` of every batch of the users table, converted once.
+    fn batches(&self, name: &str) -> Option<std::sync::Arc<Vec<Column>>> {
         let users = self.users?;
-        users.batches.first()?.schema().index_of(name).ok()?;
-        let per_batch: Vec<Column> =
-            users.batches.iter().map(|b| b.column_by_name(name).and_then(arrow_to_column)).collect::<Option<_>>()?;
-        let at = |k: &UserKey| self.index.get(k).copied();
+        let mut cache = self.converted.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                users.batches.first()?.schema().index_of(name).ok()?;
+                let cols: Option<Vec<Column>> =
+                    users.batches.iter().map(|b| b.column_by_name(name).and_then(arrow_to_column)).collect();
+                cols.map(std::sync::Arc::new)
+            })
+            .clone()
+    }
+
+    /// Column `name` for the users `keys`; `rows`, when given, is each key's index into
+    /// the users table's keys (what the engine knows already), saving a lookup by key.
+    pub fn column(&self, name: &str, keys: &[UserKey], rows: Option<&[Option<usize>]>) -> Option<Column> {
+        let users = self.users?;
+        let per_batch = self.batches(name)?;
+        let at = |i: usize| -> Option<(usize, usize)> {
+            match rows {
+                Some(r) => r.get(i).copied().flatten().and_then(|j| users.rows.get(j).copied()),
+                None => self.index.get(&keys[i]).copied(),
+            }
+        };
+        let n = keys.len();
         Some(match per_batch.first()? {
-            Column::Num(_) => Column::numbers(keys.iter().map(|k| {
-                let (b, r) = at(k)?;
+            Column::Num(_) => Column::numbers((0..n).map(|i| {
+                let (b, r) = at(i)?;
                 match &per_batch[b] {
                     Column::Num(v) => v.get(r).copied().filter(|x| !x.is_nan()),
                     _ => None,
                 }
             })),
             Column::Bool(_) => Column::Bool(
-                keys.iter()
-                    .map(|k| {
-                        let (b, r) = at(k)?;
+                (0..n)
+                    .map(|i| {
+                        let (b, r) = at(i)?;
                         match &per_batch[b] {
                             Column::Bool(v) => v.get(r).copied().flatten(),
                             _ => None,
@@ -238,8 +262,8 @@ impl<'a> Attributes<'a> {
                     })
                     .collect(),
             ),
-            _ => Column::strings(keys.iter().map(|k| {
-                let (b, r) = at(k)?;
+            _ => Column::strings((0..n).map(|i| {
+                let (b, r) = at(i)?;
                 match &per_batch[b] {
                     Column::Str { dict, codes } => codes.get(r).and_then(|c| dict.get(*c as usize)).map(String::as_str),
                     _ => None,
@@ -275,9 +299,25 @@ pub fn build_table(
     cfg: &strata_core::Config,
     rules: &str,
 ) -> Result<Table, Failure> {
+    build_table_with(program, frame, &Attributes::new(users), cfg, rules)
+}
+
+/// [`build_table`] with the users table's attributes given, so that several frames
+/// share their conversion.
+pub fn build_table_with(
+    program: &Program,
+    frame: &Frame,
+    attrs: &Attributes<'_>,
+    cfg: &strata_core::Config,
+    rules: &str,
+) -> Result<Table, Failure> {
+    let users = attrs.users;
     let n = frame.rows();
     let keys = frame.keys();
-    let attrs = Attributes::new(users);
+    let rows = match frame {
+        Frame::Engine { out, .. } => Some(out.users_row.as_slice()),
+        Frame::File { .. } => None,
+    };
     let mut cols = Vec::with_capacity(program.operands.len());
     for (slot, op) in program.operands.iter().enumerate() {
         let missing = |what: String, fix: &str| -> Result<Column, Failure> {
@@ -319,7 +359,7 @@ pub fn build_table(
                     Operand::User(a) => (format!("user.{a}"), cfg.columns.get(a).to_string()),
                     _ => ("usage.percentage_of_limit".to_string(), cfg.columns.get("usage_pct").to_string()),
                 };
-                match attrs.column(&column, &keys) {
+                match attrs.column(&column, &keys, rows) {
                     Some(c) => c,
                     None => missing(
                         format!(

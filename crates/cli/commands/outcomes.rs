@@ -163,7 +163,7 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
             .unwrap_or_default();
         for name in names.iter().filter(|c| !skip.contains(&c.as_str())) {
             let kind = "firmographic".to_string();
-            match attrs.column(name, &keys) {
+            match attrs.column(name, &keys, None) {
                 Some(Column::Str { dict, codes }) if dict.len() <= 50 => {
                     cols.push(IcpColumn::Categorical { name: name.clone(), kind, dict, codes })
                 }

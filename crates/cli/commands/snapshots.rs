@@ -2,7 +2,7 @@
 //! events, the transition matrix between consecutive snapshots for every family (with
 //! `new` and `churned` states), and the users entering and leaving each segment.
 
-use super::frame::{build_table, Frame};
+use super::frame::{build_table_with, Attributes, Frame};
 use crate::args::{InputArgs, SnapshotsArgs};
 use crate::Failure;
 use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
@@ -263,13 +263,13 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     // and its feature table is dropped once its rows of the long table are encoded:
     // 18 feature tables never sit in memory at once.
     let evaluate = |out: strata_features::Output,
-                    users: Option<&strata_io::UsersTable>,
+                    attrs: &Attributes<'_>,
                     cfg: &strata_core::Config|
      -> Result<(Snap, EncodedRowGroup), Failure> {
         let at = out.as_of.0;
         let scan = out.timings.iter().find(|(p, _)| *p == "scan").map_or(0.0, |(_, s)| *s);
         let frame = Frame::Engine { out: Box::new(out), agg_ids: agg_ids.clone() };
-        let mut table = build_table(&program, &frame, users, cfg, &shown)?;
+        let mut table = build_table_with(&program, &frame, attrs, cfg, &shown)?;
         let mut outcome = strata_rules::run(&program, &mut table);
         drop(table);
         let num = |name: &str| match frame.feature(name) {

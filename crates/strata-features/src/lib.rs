@@ -57,6 +57,8 @@ impl From<IoError> for EngineError {
 /// One row of the output before features: id, accumulator, signup, table account.
 struct OutUser {
     key: UserKey,
+    /// Its row in the users table, if it has one.
+    row: Option<usize>,
     idx: Option<usize>,
     signup: Option<i64>,
     account: Option<String>,
@@ -92,6 +94,9 @@ pub struct Output {
     pub as_of: AsOf,
     /// The default feature table (docs/features.md).
     pub table: FeatureTable,
+    /// For each row of `table`: its row in the users table (an index into
+    /// `UsersTable::keys`), if it has one.
+    pub users_row: Vec<Option<usize>>,
     /// One column per aggregate of the plan, in plan order, aligned with `table`.
     pub aggs: Vec<Vec<f64>>,
     /// The data-quality summary.
@@ -373,7 +378,7 @@ impl Finish<'_, '_> {
                 if idx.is_none_or(|ix| part.users[ix].n == 0) {
                     q.users_without_events += 1;
                 }
-                out_users.push(OutUser { key: k.clone(), idx, signup, account: u.account[i].clone() });
+                out_users.push(OutUser { key: k.clone(), row: Some(i), idx, signup, account: u.account[i].clone() });
             }
         }
         for (ix, k) in g.user_keys.iter().enumerate() {
@@ -381,7 +386,7 @@ impl Finish<'_, '_> {
                 if input.users.is_some() {
                     q.users_missing_from_users_table += 1;
                 }
-                out_users.push(OutUser { key: k.clone(), idx: Some(ix), signup: None, account: None });
+                out_users.push(OutUser { key: k.clone(), row: None, idx: Some(ix), signup: None, account: None });
             }
         }
         out_users.sort_unstable_by(|a, b| a.key.cmp(&b.key));
@@ -506,8 +511,10 @@ impl Finish<'_, '_> {
         q.duplicate_rows = c.duplicate_rows;
         q.users_out = out_users.len() as u64;
         let _ = MICROS_PER_DAY;
+        let users_row = out_users.iter().map(|u| u.row).collect();
         Ok(Output {
             as_of,
+            users_row,
             table: FeatureTable { keys: out_users.into_iter().map(|u| u.key).collect(), string_keys, columns },
             aggs,
             quality: q,
