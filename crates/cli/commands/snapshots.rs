@@ -152,18 +152,35 @@ fn pair<'a>(
         }
     };
     // Where each user of q was in p (None: not yet signed up).
-    let in_p: HashMap<&UserKey, usize> = p.keys.iter().enumerate().map(|(u, k)| (k, u)).collect();
-    let was: Vec<Option<usize>> = q.keys.iter().map(|k| in_p.get(k).copied()).collect();
+    let was = align(&p.keys, &q.keys);
+    // State codes to dense indexes: segments, then the three codes above.
+    let n_seg = program.segments.len();
+    let dense = |c: u32| -> usize {
+        match c {
+            UNCLASSIFIED_C => n_seg,
+            CHURNED_C => n_seg + 1,
+            NEW_C => n_seg + 2,
+            i => i as usize,
+        }
+    };
+    let code_of = |d: usize| -> u32 {
+        if d < n_seg {
+            d as u32
+        } else {
+            [UNCLASSIFIED_C, CHURNED_C, NEW_C][d - n_seg]
+        }
+    };
+    let width = n_seg + 3;
     let mut tr: Vec<TrRow<'a>> = Vec::new();
     // (user index in q, family or None for a flag, segment code, entered, other code)
     let mut ch: Vec<(u32, Option<u32>, u32, bool, u32)> = Vec::new();
     for (fi, fam) in q.outcome.families.iter().enumerate() {
         let fam_name: &'a str = &fam.name;
-        let mut counts: HashMap<(u32, u32), i64> = HashMap::new();
+        let mut counts = vec![0i64; width * width];
         for (u, before) in was.iter().enumerate() {
             let from = before.map_or(NEW_C, |b| state(p, fi, b));
             let to = state(q, fi, u);
-            *counts.entry((from, to)).or_default() += 1;
+            counts[dense(from) * width + dense(to)] += 1;
             if from != to {
                 if from != NEW_C {
                     ch.push((u as u32, Some(fi as u32), from, false, to));
@@ -171,8 +188,12 @@ fn pair<'a>(
                 ch.push((u as u32, Some(fi as u32), to, true, from));
             }
         }
-        let mut named: Vec<((&str, &str), i64)> =
-            counts.into_iter().map(|((f, t), c)| ((name_of(f), name_of(t)), c)).collect();
+        let mut named: Vec<((&str, &str), i64)> = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| ((name_of(code_of(i / width)), name_of(code_of(i % width))), *c))
+            .collect();
         named.sort_unstable();
         let mut row_totals: BTreeMap<&str, i64> = BTreeMap::new();
         for ((f, _), c) in &named {
@@ -231,6 +252,26 @@ fn pair<'a>(
     )
     .map_err(|e| Failure::Internal(e.to_string()))?;
     Ok((tr, batch))
+}
+
+/// Where each user of `q` is in `p` (None: absent). Both are sorted by key (the
+/// engine's row order), so a merge finds them; 17 weekly pairs of 50,000 users spent
+/// 0.1 s of CPU hashing string keys instead.
+fn align(p: &[UserKey], q: &[UserKey]) -> Vec<Option<usize>> {
+    let sorted = |v: &[UserKey]| v.windows(2).all(|w| w[0] < w[1]);
+    if !(sorted(p) && sorted(q)) {
+        let in_p: HashMap<&UserKey, usize> = p.iter().enumerate().map(|(u, k)| (k, u)).collect();
+        return q.iter().map(|k| in_p.get(k).copied()).collect();
+    }
+    let mut i = 0;
+    q.iter()
+        .map(|k| {
+            while i < p.len() && p[i] < *k {
+                i += 1;
+            }
+            (i < p.len() && p[i] == *k).then_some(i)
+        })
+        .collect()
 }
 
 pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
