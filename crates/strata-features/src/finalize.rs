@@ -260,7 +260,10 @@ pub(crate) fn row(
     let mut len28 = 0i64;
     let mut ev28_sess = 0i64;
     let mut weeks = [0i64; N_WEEKS];
-    for s in sessions.iter() {
+    // Sessions are sorted by start: only the last 12 weeks' count below (a user's whole
+    // history was walked once per snapshot).
+    let recent = sessions.partition_point(|s| t - s.start >= N_WEEKS as i64 * MICROS_PER_WEEK);
+    for s in &sessions[recent..] {
         let d = day_of(s.start);
         if d < 7 {
             s7 += 1;
@@ -387,6 +390,8 @@ pub(crate) fn row(
     ];
     let ints = [since_last.map(|d| d.floor() as i64)];
 
+    // Sessions that started in the last `days` days (a suffix: sorted by start).
+    let within = |days: u32| sessions.len() - sessions.partition_point(|s| day_of(s.start) >= i64::from(days));
     for ((i, a), out) in ctx.plan.aggs().iter().enumerate().zip(aggs.iter_mut()) {
         *out = match a {
             Agg::EventCount { .. } => ctx.compiled.slot_of_agg[i].map_or(0.0, |s| f64::from(counters[s as usize])),
@@ -394,11 +399,8 @@ pub(crate) fn row(
                 let d = u16::try_from(*days).unwrap_or(u16::MAX);
                 feats.iter().filter(|f| f.min_day < d || (d == u16::MAX)).count() as f64
             }
-            Agg::SessionCount { days } => sessions.iter().filter(|s| day_of(s.start) < i64::from(*days)).count() as f64,
-            Agg::AvgWeeklySessions { days } => {
-                let n = sessions.iter().filter(|s| day_of(s.start) < i64::from(*days)).count() as f64;
-                n / (f64::from(*days) / 7.0)
-            }
+            Agg::SessionCount { days } => within(*days) as f64,
+            Agg::AvgWeeklySessions { days } => within(*days) as f64 / (f64::from(*days) / 7.0),
             Agg::ActiveDays { days } => {
                 let mask = if *days >= 128 { u128::MAX } else { (1u128 << days) - 1 };
                 f64::from((acc.day_bits & mask).count_ones())
