@@ -51,6 +51,20 @@ pub(crate) struct Row {
     pub floats: [Option<f64>; N_FLOATS],
 }
 
+/// One user's inputs to [`row`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UserIn<'a> {
+    pub acc: &'a UserAcc,
+    /// The user's gap sessions up to the latest as-of time of the pass.
+    pub full: &'a [Sess],
+    /// Its count slots.
+    pub counters: &'a [u32],
+    /// The users table's `signup_at`, if any.
+    pub signup: Option<i64>,
+    /// How many of `full` start by this as-of time, and by 12 weeks before it.
+    pub cut: Option<(u32, u32)>,
+}
+
 /// Space one worker reuses from row to row.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
@@ -240,21 +254,12 @@ fn median(v: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// Computes one user's row. `signup` is the users table's `signup_at`, if any.
-/// `full` is the user's gap sessions up to the latest as-of time of the pass.
-/// The plan's aggregates go to `aggs`, in plan order.
-pub(crate) fn row(
-    ctx: &RowCtx<'_>,
-    acc: &UserAcc,
-    full: &[Sess],
-    counters: &[u32],
-    signup: Option<i64>,
-    scratch: &mut Scratch,
-    aggs: &mut [f64],
-) -> Row {
+/// Computes one user's row; the plan's aggregates go to `aggs`, in plan order.
+pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, aggs: &mut [f64]) -> Row {
+    let UserIn { acc, full, counters, signup, cut } = *user;
     let t = ctx.t.0;
     let day_of = |ts: i64| (t - ts).div_euclid(MICROS_PER_DAY);
-    let sessions = acc.sessions_at(full, t);
+    let sessions = acc.sessions_at(full, t, cut.map(|c| c.0 as usize));
     let mut s7 = 0i64;
     let mut s28 = 0i64;
     let mut len28 = 0i64;
@@ -262,7 +267,11 @@ pub(crate) fn row(
     let mut weeks = [0i64; N_WEEKS];
     // Sessions are sorted by start: only the last 12 weeks' count below (a user's whole
     // history was walked once per snapshot).
-    let recent = sessions.partition_point(|s| t - s.start >= N_WEEKS as i64 * MICROS_PER_WEEK);
+    let recent = match cut {
+        // The first sessions are those of `full` unless sessions with an id joined them.
+        Some((_, r)) if acc.id_sessions.is_empty() => (r as usize).min(sessions.len()),
+        _ => sessions.partition_point(|s| t - s.start >= N_WEEKS as i64 * MICROS_PER_WEEK),
+    };
     for s in &sessions[recent..] {
         let d = day_of(s.start);
         if d < 7 {

@@ -260,6 +260,7 @@ pub fn compute_each<T: Send>(
             .map(|s| s.users.iter_mut().map(|u| std::mem::take(&mut u.sessions)).collect())
             .unwrap_or_default()
     };
+    let cuts = acc::session_cuts(&full_sessions, &times);
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
         input: &input,
@@ -295,7 +296,7 @@ pub fn compute_each<T: Send>(
                 let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
                 snap.counts.duplicate_rows = gcounts.duplicates(j);
             }
-            ctx.finish(snap, *as_of, source, scan_secs).map(each)
+            ctx.finish(snap, *as_of, source, scan_secs, &cuts[i]).map(each)
         })
         .collect()
 }
@@ -320,6 +321,7 @@ impl Finish<'_, '_> {
         as_of: AsOf,
         as_of_source: &str,
         scan_secs: f64,
+        cuts: &[(u32, u32)],
     ) -> Result<Output, EngineError> {
         let Finish { input, plan, compiled, caller_ids, g, started, full_sessions } = *self;
         let input = *input;
@@ -444,9 +446,25 @@ impl Finish<'_, '_> {
                         Some(ix) => {
                             let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
                             let full = full_sessions.get(ix).map_or(&[][..], Vec::as_slice);
-                            finalize::row(&ctx, &part.users[ix], full, c, u.signup, &mut scratch, &mut aggs)
+                            let user = finalize::UserIn {
+                                acc: &part.users[ix],
+                                full,
+                                counters: c,
+                                signup: u.signup,
+                                cut: cuts.get(ix).copied(),
+                            };
+                            finalize::row(&ctx, &user, &mut scratch, &mut aggs)
                         }
-                        None => finalize::row(&ctx, &empty, &[], &zero, u.signup, &mut scratch, &mut aggs),
+                        None => {
+                            let user = finalize::UserIn {
+                                acc: &empty,
+                                full: &[],
+                                counters: &zero,
+                                signup: u.signup,
+                                cut: None,
+                            };
+                            finalize::row(&ctx, &user, &mut scratch, &mut aggs)
+                        }
                     };
                     block.put(r, &row, &aggs);
                 }
