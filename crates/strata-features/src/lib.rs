@@ -260,7 +260,8 @@ pub fn compute_each<T: Send>(
             .map(|s| s.users.iter_mut().map(|u| std::mem::take(&mut u.sessions)).collect())
             .unwrap_or_default()
     };
-    let cuts = acc::session_cuts(&full_sessions, &times);
+    // One snapshot reads each user's sessions once anyway: no cut points needed.
+    let cuts = if times.len() > 1 { acc::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
         input: &input,
