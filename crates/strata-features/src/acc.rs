@@ -274,30 +274,6 @@ fn find_feature(feats: &[FeatUse], mask: u64, code: u32) -> Result<usize, usize>
 }
 
 /// Merges sorted sessions whose gap is at most `gap` into one.
-/// For every user's sessions `full` (sorted by start) and every time of `times`: how
-/// many start by that time, and how many by 12 weeks before it. Searched once per user
-/// for all the times while its sessions are in cache: searching them per snapshot was
-/// a cache miss per step (18 weekly snapshots of 50,000 users: 0.45 s of CPU).
-/// Indexed `[time][user]`.
-pub(crate) fn session_cuts(full: &[Vec<Sess>], times: &[i64]) -> Vec<Vec<(u32, u32)>> {
-    use rayon::prelude::*;
-    let weeks = WEEKS * strata_core::MICROS_PER_WEEK;
-    let per_user: Vec<Vec<(u32, u32)>> = full
-        .par_iter()
-        .map(|v| {
-            times
-                .iter()
-                .map(|t| {
-                    let k = v.partition_point(|s| s.start <= *t);
-                    let r = v[..k].partition_point(|s| s.start <= t - weeks);
-                    (k as u32, r as u32)
-                })
-                .collect()
-        })
-        .collect();
-    (0..times.len()).map(|i| per_user.iter().map(|u| u[i]).collect()).collect()
-}
-
 pub(crate) fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
     let mut out: Vec<Sess> = Vec::with_capacity(sorted.len());
     for s in sorted {

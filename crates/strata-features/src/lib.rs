@@ -261,7 +261,7 @@ pub fn compute_each<T: Send>(
             .unwrap_or_default()
     };
     // One snapshot reads each user's sessions once anyway: no cut points needed.
-    let cuts = if times.len() > 1 { acc::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
+    let cuts = if times.len() > 1 { finalize::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
         input: &input,
@@ -322,7 +322,7 @@ impl Finish<'_, '_> {
         as_of: AsOf,
         as_of_source: &str,
         scan_secs: f64,
-        cuts: &[(u32, u32)],
+        cuts: &[finalize::Cut],
     ) -> Result<Output, EngineError> {
         let Finish { input, plan, compiled, caller_ids, g, started, full_sessions } = *self;
         let input = *input;
