@@ -129,10 +129,7 @@ impl Frame {
     /// The `user_id` column, as it goes into outputs.
     pub fn user_array(&self) -> Result<(arrow_schema::Field, ArrayRef), Failure> {
         match self {
-            Frame::Engine { out, .. } => {
-                let b = out.table.to_record_batch().map_err(|e| Failure::Internal(e.to_string()))?;
-                Ok((b.schema().field(0).clone(), b.column(0).clone()))
-            }
+            Frame::Engine { out, .. } => Ok(out.table.user_id_array()),
             Frame::File { batch, .. } => {
                 let i = batch.schema().index_of("user_id").map_err(|e| Failure::Internal(e.to_string()))?;
                 Ok((batch.schema().field(i).clone(), batch.column(i).clone()))

@@ -71,23 +71,33 @@ impl FeatureTable {
         self.columns.iter().map(|(n, _)| n.as_str()).collect()
     }
 
+    /// The `user_id` column: strings or 64-bit integers, as the input had them.
+    pub fn user_id_array(&self) -> (Field, ArrayRef) {
+        if self.string_keys {
+            let mut b = arrow_array::builder::StringBuilder::with_capacity(self.keys.len(), self.keys.len() * 8);
+            for k in &self.keys {
+                match k {
+                    UserKey::Str(s) => b.append_value(s),
+                    UserKey::Int(i) => b.append_value(i.to_string()),
+                }
+            }
+            (Field::new("user_id", DataType::Utf8, false), Arc::new(b.finish()))
+        } else {
+            let ids = Int64Array::from_iter_values(self.keys.iter().map(|k| match k {
+                UserKey::Int(i) => *i,
+                UserKey::Str(_) => 0,
+            }));
+            (Field::new("user_id", DataType::Int64, false), Arc::new(ids))
+        }
+    }
+
     /// The table as one Arrow record batch: `user_id` first, then the columns.
     pub fn to_record_batch(&self) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let mut fields = Vec::with_capacity(self.columns.len() + 1);
         let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
-        if self.string_keys {
-            fields.push(Field::new("user_id", DataType::Utf8, false));
-            arrays.push(Arc::new(StringArray::from_iter_values(self.keys.iter().map(|k| match k {
-                UserKey::Str(s) => s.to_string(),
-                UserKey::Int(i) => i.to_string(),
-            }))));
-        } else {
-            fields.push(Field::new("user_id", DataType::Int64, false));
-            arrays.push(Arc::new(Int64Array::from_iter_values(self.keys.iter().map(|k| match k {
-                UserKey::Int(i) => *i,
-                UserKey::Str(_) => 0,
-            }))));
-        }
+        let (f, a) = self.user_id_array();
+        fields.push(f);
+        arrays.push(a);
         for (name, col) in &self.columns {
             let (dt, nullable, arr) = col.to_arrow();
             fields.push(Field::new(name, dt, nullable));
