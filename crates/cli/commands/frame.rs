@@ -310,10 +310,14 @@ pub fn build_table_with(
 ) -> Result<Table, Failure> {
     let users = attrs.users;
     let n = frame.rows();
-    let keys = frame.keys();
-    let rows = match frame {
-        Frame::Engine { out, .. } => Some(out.users_row.as_slice()),
-        Frame::File { .. } => None,
+    // The engine gives each row's users-table row; a file is matched by key.
+    let file_keys;
+    let (rows, keys): (Option<&[Option<usize>]>, &[UserKey]) = match frame {
+        Frame::Engine { out, .. } => (Some(&out.users_row), &out.table.keys),
+        Frame::File { .. } => {
+            file_keys = frame.keys();
+            (None, &file_keys)
+        }
     };
     let mut cols = Vec::with_capacity(program.operands.len());
     for (slot, op) in program.operands.iter().enumerate() {
@@ -356,7 +360,7 @@ pub fn build_table_with(
                     Operand::User(a) => (format!("user.{a}"), cfg.columns.get(a).to_string()),
                     _ => ("usage.percentage_of_limit".to_string(), cfg.columns.get("usage_pct").to_string()),
                 };
-                match attrs.column(&column, &keys, rows) {
+                match attrs.column(&column, keys, rows) {
                     Some(c) => c,
                     None => missing(
                         format!(

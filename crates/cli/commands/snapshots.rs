@@ -324,9 +324,11 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             .zip(&tenure)
             .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
             .collect();
-        let keys = frame.keys();
         let b = super::segment::segments_batch(&program, &frame, &outcome)?;
-        drop(frame);
+        let keys = match frame {
+            Frame::Engine { out, .. } => out.table.keys,
+            other => other.keys(),
+        };
         outcome.scores = Vec::new();
         let rows = b.num_rows();
         let mut fields = vec![ts_field("as_of")];
