@@ -272,34 +272,47 @@ pub fn compute_each<T: Send>(
         started: t0,
         full_sessions: &full_sessions,
     };
-    snaps
+    // Snapshots in groups: a group's accumulators are read from the day records user
+    // by user, each user's records once for the whole group (the reading waits on
+    // memory for each user's first records); then its snapshots are finished in turn.
+    // Pairs: 18 weekly snapshots of 50,000 users took 4.7-4.85 s of CPU and 2.79-2.85 s
+    // against 4.9-5.0 s and 2.90-2.97 s one by one (and 4.7 s but 2.86-2.88 s in threes,
+    // with threads left idle at the end). Few snapshots stay one per task.
+    let group = if as_ofs.len() >= 4 * rayon::current_num_threads() { 2 } else { 1 };
+    let n_slots = compiled.n_slots;
+    let jobs: Vec<_> = snaps.into_iter().zip(as_ofs.iter()).enumerate().collect();
+    let groups: Vec<Vec<Result<T, EngineError>>> = jobs
         .into_par_iter()
-        .zip(as_ofs.par_iter())
-        .enumerate()
-        .map(|(i, (mut snap, (as_of, source)))| {
+        .chunks(group)
+        .map(|group| {
+            let mut group = group;
             if let Some((gp, ks)) = grid_ctx {
-                // This snapshot's accumulators, read from the day records.
-                let k = ks[i];
-                let n_slots = compiled.n_slots;
-                let mut counters = vec![0u32; grid_users.len() * n_slots];
-                let users: Vec<acc::UserAcc> = if n_slots == 0 {
-                    grid_users.iter().map(|u| u.materialize(k, &[], &compiled.any_slots, &mut [])).collect()
-                } else {
-                    grid_users
-                        .iter()
-                        .zip(counters.chunks_mut(n_slots))
-                        .map(|(u, c)| u.materialize(k, &compiled.slot_days, &compiled.any_slots, c))
-                        .collect()
-                };
-                snap.users = users;
-                snap.counters = counters;
-                snap.counts.after_as_of = gcounts.after(k);
-                let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
-                snap.counts.duplicate_rows = gcounts.duplicates(j);
+                let gks: Vec<u32> = group.iter().map(|(i, _)| ks[*i]).collect();
+                let mut built: Vec<(Vec<acc::UserAcc>, Vec<u32>)> = gks
+                    .iter()
+                    .map(|_| (Vec::with_capacity(grid_users.len()), vec![0u32; grid_users.len() * n_slots]))
+                    .collect();
+                for (j, u) in grid_users.iter().enumerate() {
+                    for ((accs, counters), k) in built.iter_mut().zip(&gks) {
+                        let c = &mut counters[j * n_slots..(j + 1) * n_slots];
+                        accs.push(u.materialize(*k, &compiled.slot_days, &compiled.any_slots, c));
+                    }
+                }
+                for ((_, (snap, _)), ((users, counters), k)) in group.iter_mut().zip(built.into_iter().zip(gks)) {
+                    snap.users = users;
+                    snap.counters = counters;
+                    snap.counts.after_as_of = gcounts.after(k);
+                    let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
+                    snap.counts.duplicate_rows = gcounts.duplicates(j);
+                }
             }
-            ctx.finish(snap, *as_of, source, scan_secs, &cuts[i]).map(each)
+            group
+                .into_iter()
+                .map(|(i, (snap, (as_of, source)))| ctx.finish(snap, *as_of, source, scan_secs, &cuts[i]).map(each))
+                .collect()
         })
-        .collect()
+        .collect();
+    groups.into_iter().flatten().collect()
 }
 
 struct Finish<'a, 'i> {

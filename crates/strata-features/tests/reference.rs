@@ -262,7 +262,7 @@ proptest! {
     #[test]
     fn one_pass_many_snapshots_equals_separate_runs(
         rows in proptest::collection::vec(arb_event(false), 1..80),
-        days_back in proptest::collection::vec(0i64..40, 1..5),
+        days_back in proptest::collection::vec(0i64..40, 1..10),
     ) {
         check_snapshots(&rows, &days_back)?;
     }
@@ -346,7 +346,7 @@ proptest! {
     #[test]
     fn grid_snapshots_with_revenue_accounts_and_duplicates_equal_separate_runs(
         rich in arb_rich_rows(),
-        days_back in proptest::collection::vec(0i64..50, 2..6),
+        days_back in proptest::collection::vec(0i64..50, 2..12),
         echo_at in proptest::collection::vec(0usize..60, 0..4),
     ) {
         use strata_core::{AsOf, Config};
