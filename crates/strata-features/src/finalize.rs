@@ -261,8 +261,7 @@ pub(crate) fn session_cuts(full: &[Vec<Sess>], times: &[i64]) -> Vec<Vec<Cut>> {
         .map_init(
             || (Vec::new(), Vec::new()),
             |(gaps, scratch): &mut (Vec<f64>, Vec<f64>), v| {
-                gaps.clear();
-                gaps.extend(v.windows(2).map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64));
+                start_gaps(v, gaps);
                 let mut last: Option<(usize, Option<f64>)> = None;
                 times
                     .iter()
@@ -287,6 +286,12 @@ pub(crate) fn session_cuts(full: &[Vec<Sess>], times: &[i64]) -> Vec<Vec<Cut>> {
         )
         .collect();
     (0..times.len()).map(|i| per_user.iter().map(|u| u[i]).collect()).collect()
+}
+
+/// The days between the starts of consecutive sessions, into `out`.
+fn start_gaps(sessions: &[Sess], out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(sessions.windows(2).map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64));
 }
 
 /// The median, by selection (linear time: a user's whole session history is read once
@@ -345,8 +350,7 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
         Some(c) => c.median_gap,
         None => {
             let gaps = &mut scratch.gaps;
-            gaps.clear();
-            gaps.extend(sessions.windows(2).map(|p| (p[1].start - p[0].start) as f64 / MICROS_PER_DAY as f64));
+            start_gaps(&sessions, gaps);
             if sessions.len() < 2 {
                 None
             } else {
