@@ -119,6 +119,20 @@ impl UserAcc {
         }
     }
 
+    /// The position of feature `code` in `features`, added unused (first day
+    /// `u16::MAX`, no weeks) if it is not there.
+    #[inline]
+    pub(crate) fn feature_slot(&mut self, code: u32) -> usize {
+        match find_feature(&self.features, self.feat_mask, code) {
+            Ok(i) => i,
+            Err(i) => {
+                self.features.insert(i, FeatUse { code, min_day: u16::MAX, weeks: 0 });
+                self.feat_mask |= mask_bit(code);
+                i
+            }
+        }
+    }
+
     /// Adds an event at `ts` to the gap-derived sessions: it joins every session it is
     /// within `gap` of (a gap of exactly `gap` stays in the session).
     #[inline]

@@ -134,7 +134,7 @@ pub(crate) struct Snap {
 }
 
 impl Snap {
-    fn ensure(&mut self, n_users: usize, n_slots: usize) {
+    pub(crate) fn ensure(&mut self, n_users: usize, n_slots: usize) {
         if self.users.len() < n_users {
             self.users.resize_with(n_users, UserAcc::default);
             self.counters.resize(n_users * n_slots, 0);

@@ -272,47 +272,60 @@ pub fn compute_each<T: Send>(
         started: t0,
         full_sessions: &full_sessions,
     };
-    // Snapshots in groups: a group's accumulators are read from the day records user
-    // by user, each user's records once for the whole group (the reading waits on
-    // memory for each user's first records); then its snapshots are finished in turn.
-    // Pairs: 18 weekly snapshots of 50,000 users took 4.7-4.85 s of CPU and 2.79-2.85 s
-    // against 4.9-5.0 s and 2.90-2.97 s one by one (and 4.7 s but 2.86-2.88 s in threes,
-    // with threads left idle at the end). Few snapshots stay one per task.
-    let group = if as_ofs.len() >= 4 * rayon::current_num_threads() { 2 } else { 1 };
     let n_slots = compiled.n_slots;
-    let jobs: Vec<_> = snaps.into_iter().zip(as_ofs.iter()).enumerate().collect();
-    let groups: Vec<Vec<Result<T, EngineError>>> = jobs
+    let n_users = g.user_keys.len();
+    if let Some((gp, ks)) = grid_ctx {
+        // Snapshots in time order, in a few runs read side by side: each run reads its
+        // snapshots from the day records one after another, each from the one before
+        // (`grid::Chain`), so a user's records are read about once per run, not once per
+        // snapshot. Two runs per thread even out their lengths.
+        let mut order: Vec<usize> = (0..as_ofs.len()).collect();
+        order.sort_by_key(|i| (std::cmp::Reverse(ks[*i]), *i));
+        let n_runs = (2 * rayon::current_num_threads()).clamp(1, order.len().max(1));
+        let run_len = order.len().div_ceil(n_runs).max(1);
+        let counts: Vec<quality::Counts> = snaps.into_iter().map(|s| s.counts).collect();
+        let runs: Vec<Vec<(usize, Result<T, EngineError>)>> = order
+            .par_chunks(run_len)
+            .map(|run| {
+                let mut chain = grid::Chain::new(n_users, n_slots);
+                run.iter()
+                    .map(|&i| {
+                        let k = ks[i];
+                        chain.advance(&grid_users, k, &compiled.slot_days, &compiled.any_slots);
+                        let mut counts = counts[i].clone();
+                        counts.after_as_of = gcounts.after(k);
+                        let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
+                        counts.duplicate_rows = gcounts.duplicates(j);
+                        let part = SnapIn { users: &chain.accs, counters: &chain.counters, counts: &counts };
+                        let (as_of, source) = as_ofs[i];
+                        (i, ctx.finish(part, as_of, source, scan_secs, &cuts[i]).map(each))
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut all: Vec<(usize, Result<T, EngineError>)> = runs.into_iter().flatten().collect();
+        all.sort_by_key(|e| e.0);
+        return all.into_iter().map(|e| e.1).collect();
+    }
+    snaps
         .into_par_iter()
-        .chunks(group)
-        .map(|group| {
-            let mut group = group;
-            if let Some((gp, ks)) = grid_ctx {
-                let gks: Vec<u32> = group.iter().map(|(i, _)| ks[*i]).collect();
-                let mut built: Vec<(Vec<acc::UserAcc>, Vec<u32>)> = gks
-                    .iter()
-                    .map(|_| (Vec::with_capacity(grid_users.len()), vec![0u32; grid_users.len() * n_slots]))
-                    .collect();
-                for (j, u) in grid_users.iter().enumerate() {
-                    for ((accs, counters), k) in built.iter_mut().zip(&gks) {
-                        let c = &mut counters[j * n_slots..(j + 1) * n_slots];
-                        accs.push(u.materialize(*k, &compiled.slot_days, &compiled.any_slots, c));
-                    }
-                }
-                for ((_, (snap, _)), ((users, counters), k)) in group.iter_mut().zip(built.into_iter().zip(gks)) {
-                    snap.users = users;
-                    snap.counters = counters;
-                    snap.counts.after_as_of = gcounts.after(k);
-                    let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
-                    snap.counts.duplicate_rows = gcounts.duplicates(j);
-                }
-            }
-            group
-                .into_iter()
-                .map(|(i, (snap, (as_of, source)))| ctx.finish(snap, *as_of, source, scan_secs, &cuts[i]).map(each))
-                .collect()
+        .zip(as_ofs.par_iter())
+        .enumerate()
+        .map(|(i, (mut snap, (as_of, source)))| {
+            snap.ensure(n_users, n_slots);
+            let part = SnapIn { users: &snap.users, counters: &snap.counters, counts: &snap.counts };
+            ctx.finish(part, *as_of, source, scan_secs, &cuts[i]).map(each)
         })
-        .collect();
-    groups.into_iter().flatten().collect()
+        .collect()
+}
+
+/// One snapshot's accumulators as [`Finish::finish`] reads them: a user's at its index,
+/// every user's there.
+struct SnapIn<'a> {
+    users: &'a [acc::UserAcc],
+    /// `n_slots` per user.
+    counters: &'a [u32],
+    counts: &'a quality::Counts,
 }
 
 struct Finish<'a, 'i> {
@@ -331,7 +344,7 @@ impl Finish<'_, '_> {
     /// Turns one snapshot's accumulators into its feature table.
     fn finish(
         &self,
-        mut part: engine::Snap,
+        part: SnapIn<'_>,
         as_of: AsOf,
         as_of_source: &str,
         scan_secs: f64,
@@ -344,8 +357,6 @@ impl Finish<'_, '_> {
         let mut timings: Vec<(&'static str, f64)> =
             vec![("scan", scan_secs), ("finish started", t0.elapsed().as_secs_f64())];
         let n_slots = compiled.n_slots;
-        part.users.resize_with(g.user_keys.len(), Default::default);
-        part.counters.resize(g.user_keys.len() * n_slots, 0);
 
         let string_keys = match input.users {
             Some(u) if !u.keys.is_empty() => {
@@ -411,7 +422,7 @@ impl Finish<'_, '_> {
         // The feature catalog.
         let mut in_catalog = vec![false; g.feature_names.len()];
         let mut seen = vec![false; g.feature_names.len()];
-        for a in &part.users {
+        for a in part.users {
             for f in &a.features {
                 seen[f.code as usize] = true;
             }
@@ -532,7 +543,7 @@ impl Finish<'_, '_> {
             .collect();
         timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
         let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| finalize::agg_column(&blocks, id)).collect();
-        let c = &part.counts;
+        let c = part.counts;
         q.rows_read = c.rows_read;
         q.rows_skipped = quality::Skipped {
             null_user_id: c.null_user,
