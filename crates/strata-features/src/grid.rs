@@ -162,6 +162,17 @@ impl GridUser {
         }
     }
 
+    /// Keeps, of each run of days whose latest account is the same, only the earliest
+    /// day: the account of a snapshot is the one of its latest day with one, and that
+    /// day's run starts at or before it. Only the account is kept meaningful (the times
+    /// of the dropped days are gone), which is all a snapshot reads; most users have
+    /// one account, so their list shrinks to one entry, read once instead of a day's
+    /// entry per snapshot.
+    pub fn compact_accounts(&mut self) {
+        self.accounts.dedup_by(|later, earlier| later.1 .1 == earlier.1 .1);
+        self.accounts.shrink_to_fit();
+    }
+
     /// Folds `other` (the same user, seen by another worker) in.
     pub fn merge(&mut self, other: GridUser, gap: i64) {
         if self.days.is_empty() && self.sessions.is_empty() {
@@ -335,7 +346,7 @@ impl Chain {
                     let near = |len: usize, at: u32| (at as usize).min(len.saturating_sub(1));
                     sink ^= u.days.get(near(u.days.len(), st.days)).map_or(0, |r| u64::from(r.day));
                     sink ^= u.slots.get(near(u.slots.len(), st.slots)).map_or(0, |e| u64::from(e.0));
-                    sink ^= u.accounts.get(near(u.accounts.len(), st.accounts)).map_or(0, |e| u64::from(e.0));
+                    sink ^= u.accounts.get(st.accounts as usize).map_or(0, |e| u64::from(e.0));
                 }
                 sink ^= a.features.first().map_or(0, |f| u64::from(f.code));
                 sink ^= st.feat_days.first().map_or(0, |b| *b as u64);

@@ -284,6 +284,7 @@ pub fn compute_each<T: Send>(
         let n_runs = (2 * rayon::current_num_threads()).clamp(1, order.len().max(1));
         let run_len = order.len().div_ceil(n_runs).max(1);
         let counts: Vec<quality::Counts> = snaps.into_iter().map(|s| s.counts).collect();
+        grid_users.par_iter_mut().for_each(grid::GridUser::compact_accounts);
         let runs: Vec<Vec<(usize, Result<T, EngineError>)>> = order
             .par_chunks(run_len)
             .map(|run| {
