@@ -489,7 +489,7 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
 /// Gathers the blocks into columns following [`layout`].
 pub(crate) fn columns(
     blocks: &[Block],
-    accounts: &[Option<String>],
+    accounts: &[Option<&str>],
     account_users: &[[Option<i64>; 3]],
 ) -> Vec<(String, Column)> {
     use rayon::prelude::*;
@@ -500,7 +500,7 @@ pub(crate) fn columns(
                 Kind::C(i) => Column::Count(gather(blocks, |b| &b.counts, i)),
                 Kind::I(i) => Column::Int(gather(blocks, |b| &b.ints, i)),
                 Kind::F(i) => Column::Float(gather(blocks, |b| &b.floats, i)),
-                Kind::Account => Column::Str(accounts.to_vec()),
+                Kind::Account => Column::Str(accounts.iter().map(|a| a.map(str::to_string)).collect()),
                 Kind::AccountUsers(i) => Column::Int(account_users.iter().map(|a| a[i]).collect()),
             };
             (name, col)

@@ -55,13 +55,13 @@ impl From<IoError> for EngineError {
 }
 
 /// One row of the output before features: id, accumulator, signup, table account.
-struct OutUser {
+struct OutUser<'a> {
     key: UserKey,
     /// Its row in the users table, if it has one.
     row: Option<usize>,
     idx: Option<usize>,
     signup: Option<i64>,
-    account: Option<String>,
+    account: Option<&'a str>,
 }
 
 /// Everything [`compute`] needs.
@@ -406,7 +406,7 @@ impl Finish<'_, '_> {
                 if idx.is_none_or(|ix| part.users[ix].n == 0) {
                     q.users_without_events += 1;
                 }
-                out_users.push(OutUser { key: k.clone(), row: Some(i), idx, signup, account: u.account[i].clone() });
+                out_users.push(OutUser { key: k.clone(), row: Some(i), idx, signup, account: u.account[i].as_deref() });
             }
         }
         for (ix, k) in g.user_keys.iter().enumerate() {
@@ -500,14 +500,14 @@ impl Finish<'_, '_> {
 
         timings.push(("rows", t0.elapsed().as_secs_f64()));
         // Accounts: the users table's, else the account of the user's latest event.
-        let accounts: Vec<Option<String>> = out_users
+        let accounts: Vec<Option<&str>> = out_users
             .iter()
             .map(|u| {
-                u.account.clone().or_else(|| {
+                u.account.or_else(|| {
                     u.idx
                         .and_then(|ix| part.users[ix].account)
                         .and_then(|(_, h)| g.accounts.get(&h))
-                        .map(|s| s.to_string())
+                        .map(|s| &**s)
                 })
             })
             .collect();
@@ -515,7 +515,7 @@ impl Finish<'_, '_> {
         let since_last = blocks.iter().flat_map(|b| b.float(finalize::SINCE_LAST));
         for (since, a) in since_last.zip(&accounts) {
             if let Some(a) = a {
-                let e = per_account.entry(a.as_str()).or_insert([0; 3]);
+                let e = per_account.entry(a).or_insert([0; 3]);
                 e[0] += 1;
                 if since.is_some_and(|d| d < 7.0) {
                     e[1] += 1;
@@ -527,7 +527,7 @@ impl Finish<'_, '_> {
         }
         let account_users: Vec<[Option<i64>; 3]> = accounts
             .iter()
-            .map(|a| match a.as_deref().and_then(|a| per_account.get(a)) {
+            .map(|a| match a.and_then(|a| per_account.get(a)) {
                 Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
                 None => [None; 3],
             })
