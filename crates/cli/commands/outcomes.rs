@@ -202,7 +202,7 @@ pub fn run(a: OutcomesArgs, quiet: bool) -> Result<(), Failure> {
     // Feature recommendations (seed 5.2): what power users use together, and for each
     // user the features they have not used whose users retain better.
     let (feature_names, sets) = match &at {
-        Frame::Engine { out, .. } => (out.feature_names.clone(), out.features_used.clone()),
+        Frame::Engine { out, .. } => (out.feature_names.clone(), out.features_used.to_vecs()),
         Frame::File { .. } => (Vec::new(), vec![Vec::new(); n]),
     };
     let power: Vec<usize> = (0..n)

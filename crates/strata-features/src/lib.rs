@@ -107,7 +107,41 @@ pub struct Output {
     pub feature_names: Vec<String>,
     /// Per user (in `table` order): the catalog features used at or before the as-of
     /// time, as sorted codes into `feature_names`.
-    pub features_used: Vec<Vec<u32>>,
+    pub features_used: FeatureSets,
+}
+
+/// Per user, a sorted list of feature codes, all in one buffer (one allocation per
+/// snapshot instead of one per user: 18 weekly snapshots of 50,000 users spent 1.5% of
+/// their CPU on the per-user lists).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeatureSets {
+    /// User `r`'s codes are `codes[ends[r - 1]..ends[r]]` (from 0 for the first).
+    ends: Vec<usize>,
+    codes: Vec<u32>,
+}
+
+impl FeatureSets {
+    /// User `r`'s codes (empty past the end).
+    pub fn get(&self, r: usize) -> &[u32] {
+        let start = if r == 0 { 0 } else { self.ends.get(r - 1).copied().unwrap_or(self.codes.len()) };
+        let end = self.ends.get(r).copied().unwrap_or(start);
+        &self.codes[start..end]
+    }
+
+    /// How many users.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no users.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every user's codes as its own list.
+    pub fn to_vecs(&self) -> Vec<Vec<u32>> {
+        (0..self.len()).map(|r| self.get(r).to_vec()).collect()
+    }
 }
 
 /// The names of the default feature table's columns (after `user_id`), in order.
@@ -564,14 +598,14 @@ impl Finish<'_, '_> {
             .collect();
 
         let columns = finalize::columns(&blocks, &accounts, &account_users);
-        let features_used: Vec<Vec<u32>> = out_users
-            .iter()
-            .map(|u| {
-                u.idx.map_or_else(Vec::new, |ix| {
-                    part.users[ix].features.iter().filter(|f| in_catalog[f.code as usize]).map(|f| f.code).collect()
-                })
-            })
-            .collect();
+        let mut features_used = FeatureSets { ends: Vec::with_capacity(out_users.len()), codes: Vec::new() };
+        for u in &out_users {
+            if let Some(ix) = u.idx {
+                let fs = part.users[ix].features.iter().filter(|f| in_catalog[f.code as usize]);
+                features_used.codes.extend(fs.map(|f| f.code));
+            }
+            features_used.ends.push(features_used.codes.len());
+        }
         timings.push(("scan + finalize", t0.elapsed().as_secs_f64()));
         let aggs: Vec<Vec<f64>> = caller_ids.iter().map(|&id| finalize::agg_column(&blocks, id)).collect();
         let c = part.counts;
@@ -596,5 +630,22 @@ impl Finish<'_, '_> {
             feature_names: g.feature_names.iter().map(|s| s.to_string()).collect(),
             features_used,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FeatureSets;
+
+    #[test]
+    fn feature_sets_give_each_user_its_own_codes() {
+        let sets = FeatureSets { ends: vec![2, 2, 5], codes: vec![1, 4, 0, 2, 7] };
+        assert_eq!(sets.len(), 3);
+        assert_eq!(sets.get(0), &[1, 4]);
+        assert!(sets.get(1).is_empty());
+        assert_eq!(sets.get(2), &[0, 2, 7]);
+        assert!(sets.get(3).is_empty());
+        assert_eq!(sets.to_vecs(), vec![vec![1, 4], vec![], vec![0, 2, 7]]);
+        assert!(FeatureSets::default().is_empty());
     }
 }
