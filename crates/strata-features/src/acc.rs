@@ -287,6 +287,50 @@ fn find_feature(feats: &[FeatUse], mask: u64, code: u32) -> Result<usize, usize>
     }
 }
 
+/// Every user's gap sessions, by user index: one list per user, or (when several
+/// snapshots read them) all in one buffer in user order, so that reading the users in
+/// order reads memory in order instead of one scattered list per user.
+#[derive(Debug)]
+pub(crate) enum SessStore {
+    Lists(Vec<Vec<Sess>>),
+    Flat { all: Vec<Sess>, ends: Vec<usize> },
+}
+
+impl SessStore {
+    /// One buffer from per-user lists.
+    pub fn flat(lists: Vec<Vec<Sess>>) -> SessStore {
+        let mut all = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        let mut ends = Vec::with_capacity(lists.len());
+        for l in lists {
+            all.extend_from_slice(&l);
+            ends.push(all.len());
+        }
+        SessStore::Flat { all, ends }
+    }
+
+    /// Number of users.
+    pub fn len(&self) -> usize {
+        match self {
+            SessStore::Lists(l) => l.len(),
+            SessStore::Flat { ends, .. } => ends.len(),
+        }
+    }
+
+    /// The sessions of user `i` (none past the end).
+    pub fn get(&self, i: usize) -> &[Sess] {
+        match self {
+            SessStore::Lists(l) => l.get(i).map_or(&[][..], Vec::as_slice),
+            SessStore::Flat { all, ends } => match ends.get(i) {
+                Some(&end) => {
+                    let start = if i == 0 { 0 } else { ends[i - 1] };
+                    &all[start..end]
+                }
+                None => &[],
+            },
+        }
+    }
+}
+
 /// Merges sorted sessions whose gap is at most `gap` into one.
 pub(crate) fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
     let mut out: Vec<Sess> = Vec::with_capacity(sorted.len());

@@ -192,6 +192,47 @@ impl Partial {
     }
 }
 
+/// `v` reordered so that entry `new` is the old entry `order[new]` (`order` is a
+/// permutation of `0..v.len()`).
+fn permute<T>(v: Vec<T>, order: &[u32]) -> Vec<T> {
+    let mut old: Vec<Option<T>> = v.into_iter().map(Some).collect();
+    order.iter().filter_map(|&o| old.get_mut(o as usize).and_then(Option::take)).collect()
+}
+
+/// Renumbers the users in key order, the order their rows are written in, after the
+/// scan numbered them as it met them. Finishing a snapshot then reads the accumulators,
+/// count slots and day records in memory order instead of at random (weekly snapshots
+/// of the 50,000-user benchmark: docs/performance.md).
+pub(crate) fn renumber_by_key(g: &mut Interners, part: &mut Partial, n_slots: usize) {
+    let n = g.user_keys.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.sort_unstable_by(|a, b| g.user_keys[*a as usize].cmp(&g.user_keys[*b as usize]));
+    let mut new_of_old = vec![0u32; n];
+    for (new, &old) in order.iter().enumerate() {
+        new_of_old[old as usize] = new as u32;
+    }
+    g.user_keys = permute(std::mem::take(&mut g.user_keys), &order);
+    for v in g.user_str.values_mut().chain(g.user_int.values_mut()) {
+        *v = new_of_old[*v as usize];
+    }
+    for sn in &mut part.snaps {
+        if sn.users.is_empty() {
+            continue;
+        }
+        sn.ensure(n, n_slots);
+        sn.users.truncate(n);
+        sn.users = permute(std::mem::take(&mut sn.users), &order);
+        let old = std::mem::take(&mut sn.counters);
+        sn.counters =
+            order.iter().flat_map(|&o| &old[o as usize * n_slots..(o as usize + 1) * n_slots]).copied().collect();
+    }
+    if !part.grid.is_empty() {
+        part.grid.resize_with(n, GridUser::default);
+        part.grid.truncate(n);
+        part.grid = permute(std::mem::take(&mut part.grid), &order);
+    }
+}
+
 /// A scan on one day grid (see `grid`): the latest as-of time and the distinct
 /// offsets of the as-of times in days before it, largest first (time order).
 #[derive(Debug)]

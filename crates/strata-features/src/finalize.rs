@@ -253,11 +253,12 @@ pub(crate) struct Cut {
 /// in cache: searching them per snapshot was a cache miss per step (18 weekly snapshots
 /// of 50,000 users: 0.45 s of CPU), and the median gap read the whole history once per
 /// snapshot. Indexed `[time][user]`.
-pub(crate) fn session_cuts(full: &[Vec<Sess>], times: &[i64]) -> Vec<Vec<Cut>> {
+pub(crate) fn session_cuts(full: &crate::acc::SessStore, times: &[i64]) -> Vec<Vec<Cut>> {
     use rayon::prelude::*;
     let weeks = N_WEEKS as i64 * MICROS_PER_WEEK;
-    let per_user: Vec<Vec<Cut>> = full
-        .par_iter()
+    let per_user: Vec<Vec<Cut>> = (0..full.len())
+        .into_par_iter()
+        .map(|i| full.get(i))
         .map_init(
             || (Vec::new(), Vec::new()),
             |(gaps, scratch): &mut (Vec<f64>, Vec<f64>), v| {

@@ -277,7 +277,9 @@ pub fn compute_each<T: Send>(
     let part = scan.run()?;
     let grid_plan = scan.grid;
     let scan_secs = t0.elapsed().as_secs_f64();
-    let g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut part = part;
+    engine::renumber_by_key(&mut g, &mut part, compiled.n_slots);
     // Snapshots are finished side by side: each is independent of the others, so the
     // result is the same whatever the thread count (18 weekly snapshots of 50,000 users:
     // 3.2 s one after another).
@@ -286,7 +288,7 @@ pub fn compute_each<T: Send>(
     let gcounts = part.gcounts;
     // Only the latest snapshot built gap sessions (or the grid, for every user): every
     // snapshot reads its own from them (`UserAcc::sessions_at`).
-    let full_sessions: Vec<Vec<acc::Sess>> = if grid_plan.is_some() {
+    let lists: Vec<Vec<acc::Sess>> = if grid_plan.is_some() {
         grid_users.iter_mut().map(|u| std::mem::take(&mut u.sessions)).collect()
     } else {
         snaps
@@ -294,7 +296,9 @@ pub fn compute_each<T: Send>(
             .map(|s| s.users.iter_mut().map(|u| std::mem::take(&mut u.sessions)).collect())
             .unwrap_or_default()
     };
-    // One snapshot reads each user's sessions once anyway: no cut points needed.
+    // One snapshot reads each user's sessions once anyway: no cut points needed, and
+    // no copy into one buffer.
+    let full_sessions = if times.len() > 1 { acc::SessStore::flat(lists) } else { acc::SessStore::Lists(lists) };
     let cuts = if times.len() > 1 { finalize::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
@@ -404,7 +408,7 @@ struct Finish<'a, 'i> {
     /// When the pass started: every timing is counted from it.
     started: std::time::Instant,
     /// Every user's gap sessions up to the latest as-of time.
-    full_sessions: &'a [Vec<acc::Sess>],
+    full_sessions: &'a acc::SessStore,
     /// Everyone who may get a row (see [`roster`]).
     roster: &'a [(Option<usize>, Option<usize>)],
 }
@@ -538,7 +542,7 @@ impl Finish<'_, '_> {
                     let row = match u.idx {
                         Some(ix) => {
                             let c = &part.counters[ix * n_slots..(ix + 1) * n_slots];
-                            let full = full_sessions.get(ix).map_or(&[][..], Vec::as_slice);
+                            let full = full_sessions.get(ix);
                             let user = finalize::UserIn {
                                 acc: &part.users[ix],
                                 full,
