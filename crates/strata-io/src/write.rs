@@ -163,7 +163,7 @@ impl RowGroupEncoder {
 /// Writes encoded row groups of `schema` as one Parquet file, in order, atomically.
 pub fn write_encoded_atomic(path: &Path, schema: &SchemaRef, groups: Vec<EncodedRowGroup>) -> Result<(), IoError> {
     write_atomic(path, |f| {
-        let w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(&schema))).map_err(|e| e.to_string())?;
+        let w = ArrowWriter::try_new(f, schema.clone(), Some(writer_props(schema))).map_err(|e| e.to_string())?;
         let (mut writer, _) = w.into_serialized_writer().map_err(|e| e.to_string())?;
         for group in groups {
             let mut rg = writer.next_row_group().map_err(|e| e.to_string())?;
