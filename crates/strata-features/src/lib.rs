@@ -300,6 +300,7 @@ pub fn compute_each<T: Send>(
     // no copy into one buffer.
     let full_sessions = if times.len() > 1 { acc::SessStore::flat(lists) } else { acc::SessStore::Lists(lists) };
     let cuts = if times.len() > 1 { finalize::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
+    let roster_v = roster(input.users, &g);
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
         input: &input,
@@ -309,7 +310,7 @@ pub fn compute_each<T: Send>(
         g: &g,
         started: t0,
         full_sessions: &full_sessions,
-        roster: &roster(input.users, &g),
+        roster: &roster_v,
     };
     let n_slots = compiled.n_slots;
     let n_users = g.user_keys.len();
