@@ -324,12 +324,12 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             .zip(&tenure)
             .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
             .collect();
-        let b = super::segment::segments_batch(&program, &frame, &outcome)?;
+        let scores = std::mem::take(&mut outcome.scores);
+        let b = super::segment::segments_batch_from(&program, &frame, &outcome, scores)?;
         let keys = match frame {
             Frame::Engine { out, .. } => out.table.keys,
             other => other.keys(),
         };
-        outcome.scores = Vec::new();
         let rows = b.num_rows();
         let mut fields = vec![ts_field("as_of")];
         fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
