@@ -78,13 +78,14 @@ fn writer_props(schema: &arrow_schema::Schema) -> WriterProperties {
         // so a dictionary only adds its hashing.
         .set_column_dictionary_enabled(ColumnPath::from("user_id"), false)
         .set_created_by("strata".to_string());
-    // No min/max statistics for string columns other than `user_id`: they are labels
-    // (segments, tiers, families, plans) and every row group and page holds most of
-    // them, so their bounds skip nothing for a reader, while computing them compares
-    // every value (about 0.12 s of 5.0 s CPU for weekly snapshots of the 50,000-user
-    // benchmark: docs/performance.md). Times, ids and numbers keep theirs.
+    // No min/max statistics for string columns other than ids (`user_id`,
+    // `account_id`): they are labels (segments, tiers, families, plans) and every row
+    // group and page holds most of them, so their bounds skip nothing for a reader,
+    // while computing them compares every value (about 0.12 s of 5.0 s CPU for weekly
+    // snapshots of the 50,000-user benchmark: docs/performance.md). Times, ids and
+    // numbers keep theirs.
     for f in schema.fields() {
-        if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8) && f.name() != "user_id" {
+        if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8) && !f.name().ends_with("_id") {
             b = b.set_column_statistics_enabled(ColumnPath::from(f.name().as_str()), EnabledStatistics::None);
         }
     }
