@@ -95,9 +95,12 @@ struct Snap {
     /// How many rows it has in `segments_over_time.parquet`.
     rows: usize,
     keys: Vec<UserKey>,
-    /// Segment memberships (scores dropped: they are in `segments` already).
-    outcome: strata_rules::Outcome,
-    churned: Vec<bool>,
+    /// Per family, in order: its name and each user's state code (a segment's index,
+    /// or `CHURNED_C`, `UNCLASSIFIED_C`). Four bytes a user instead of the outcome's
+    /// sixteen and a membership flag per segment: 18 snapshots are held until the end.
+    families: Vec<(String, Vec<u32>)>,
+    /// Per segment: its members, for segments without a family only (empty otherwise).
+    flags: Vec<Vec<bool>>,
 }
 
 /// State codes of the transitions: a segment's index, or one of these.
@@ -144,13 +147,7 @@ fn pair<'a>(
             i => &program.segments[i as usize].name,
         }
     };
-    let state = |s: &Snap, fi: usize, u: usize| -> u32 {
-        if s.churned[u] {
-            CHURNED_C
-        } else {
-            s.outcome.families[fi].assigned[u].map_or(UNCLASSIFIED_C, |i| i as u32)
-        }
-    };
+    let state = |s: &Snap, fi: usize, u: usize| -> u32 { s.families[fi].1[u] };
     // Where each user of q was in p (None: not yet signed up).
     let was = align(&p.keys, &q.keys);
     // State codes to dense indexes: segments, then the three codes above.
@@ -174,8 +171,8 @@ fn pair<'a>(
     let mut tr: Vec<TrRow<'a>> = Vec::new();
     // (user index in q, family or None for a flag, segment code, entered, other code)
     let mut ch: Vec<(u32, Option<u32>, u32, bool, u32)> = Vec::new();
-    for (fi, fam) in q.outcome.families.iter().enumerate() {
-        let fam_name: &'a str = &fam.name;
+    for (fi, (fam_name, _)) in q.families.iter().enumerate() {
+        let fam_name: &'a str = fam_name;
         let mut counts = vec![0i64; width * width];
         for (u, before) in was.iter().enumerate() {
             let from = before.map_or(NEW_C, |b| state(p, fi, b));
@@ -206,14 +203,14 @@ fn pair<'a>(
     // Flags: entering and leaving.
     for (si, _) in program.segments.iter().enumerate().filter(|(_, s)| s.family.is_none()) {
         for (u, before) in was.iter().enumerate() {
-            let had = before.is_some_and(|b| p.outcome.members[si][b]);
-            let is = q.outcome.members[si][u];
+            let had = before.is_some_and(|b| p.flags[si][b]);
+            let is = q.flags[si][u];
             if had != is {
                 ch.push((u as u32, None, si as u32, is, NEW_C));
             }
         }
     }
-    let fam_names: Vec<&str> = q.outcome.families.iter().map(|f| f.name.as_str()).collect();
+    let fam_names: Vec<&str> = q.families.iter().map(|f| f.0.as_str()).collect();
     let mut user_col = arrow_array::builder::StringBuilder::with_capacity(ch.len(), ch.len() * 8);
     let mut fam_col = arrow_array::builder::StringBuilder::new();
     let mut seg_col = arrow_array::builder::StringBuilder::new();
@@ -319,7 +316,7 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         };
         let seen = num("days_since_last_seen");
         let tenure = num("tenure_days");
-        let churned = seen
+        let churned: Vec<bool> = seen
             .iter()
             .zip(&tenure)
             .map(|(s, t)| if s.is_nan() { !t.is_nan() && *t >= churn_days } else { *s >= churn_days })
@@ -344,7 +341,26 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         let segments = enc.encode(&batch).map_err(Failure::Internal)?;
         // Its rows of the long table, encoded: a fifth of the memory of the rows
         // themselves on the benchmark data.
-        Ok((Snap { at, scan, rows, keys, outcome, churned }, segments))
+        let families = outcome
+            .families
+            .iter()
+            .map(|f| {
+                let codes = f
+                    .assigned
+                    .iter()
+                    .zip(&churned)
+                    .map(|(a, c)| if *c { CHURNED_C } else { a.map_or(UNCLASSIFIED_C, |i| i as u32) })
+                    .collect();
+                (f.name.clone(), codes)
+            })
+            .collect();
+        let flags = program
+            .segments
+            .iter()
+            .zip(std::mem::take(&mut outcome.members))
+            .map(|(s, m)| if s.family.is_none() { m } else { Vec::new() })
+            .collect();
+        Ok((Snap { at, scan, rows, keys, families, flags }, segments))
     };
     let (snaps, _, _) =
         super::features::engine_each(&input, &plan, &[&seg_path, &tr_path, &ch_path], quiet, &pick, &evaluate)?;
