@@ -320,33 +320,35 @@ pub fn compute_each<T: Send>(
     let n_slots = compiled.n_slots;
     let n_users = g.user_keys.len();
     if let Some((gp, ks)) = grid_ctx {
-        // Snapshots in time order, in a few runs read side by side: each run reads its
-        // snapshots from the day records one after another, each from the one before
-        // (`grid::Chain`), so a user's records are read about once per run, not once per
-        // snapshot. Two runs per thread even out their lengths.
+        // Snapshots in time order, taken one at a time from a shared queue by one chain
+        // per thread: each chain reads its snapshots from the day records in time order,
+        // each from the one it read before (`grid::Chain`, passing over the records of
+        // the snapshots the other chains took), so a user's records are read about once
+        // per chain, and whichever thread is free takes the next snapshot (fixed runs,
+        // two per thread, ended about 0.1 s apart on the benchmark).
         let mut order: Vec<usize> = (0..as_ofs.len()).collect();
         order.sort_by_key(|i| (std::cmp::Reverse(ks[*i]), *i));
-        let n_runs = (2 * rayon::current_num_threads()).clamp(1, order.len().max(1));
-        let run_len = order.len().div_ceil(n_runs).max(1);
         let counts: Vec<quality::Counts> = snaps.into_iter().map(|s| s.counts).collect();
         grid_users.par_iter_mut().for_each(grid::GridUser::compact_accounts);
-        let runs: Vec<Vec<(usize, Result<T, EngineError>)>> = order
-            .par_chunks(run_len)
-            .map(|run| {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let n_chains = rayon::current_num_threads().clamp(1, order.len().max(1));
+        let runs: Vec<Vec<(usize, Result<T, EngineError>)>> = (0..n_chains)
+            .into_par_iter()
+            .map(|_| {
                 let mut chain = grid::Chain::new(n_users, n_slots);
-                run.iter()
-                    .map(|&i| {
-                        let k = ks[i];
-                        chain.advance(&grid_users, k, &compiled.slot_days, &compiled.any_slots);
-                        let mut counts = counts[i].clone();
-                        counts.after_as_of = gcounts.after(k);
-                        let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
-                        counts.duplicate_rows = gcounts.duplicates(j);
-                        let part = SnapIn { users: &chain.accs, counters: &chain.counters, counts: &counts };
-                        let (as_of, source) = as_ofs[i];
-                        (i, ctx.finish(part, as_of, source, scan_secs, &cuts[i]).map(each))
-                    })
-                    .collect()
+                let mut out = Vec::new();
+                while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    let k = ks[i];
+                    chain.advance(&grid_users, k, &compiled.slot_days, &compiled.any_slots);
+                    let mut counts = counts[i].clone();
+                    counts.after_as_of = gcounts.after(k);
+                    let j = gp.ks_desc.iter().position(|x| *x == k).unwrap_or(0);
+                    counts.duplicate_rows = gcounts.duplicates(j);
+                    let part = SnapIn { users: &chain.accs, counters: &chain.counters, counts: &counts };
+                    let (as_of, source) = as_ofs[i];
+                    out.push((i, ctx.finish(part, as_of, source, scan_secs, &cuts[i]).map(each)));
+                }
+                out
             })
             .collect();
         let mut all: Vec<(usize, Result<T, EngineError>)> = runs.into_iter().flatten().collect();
