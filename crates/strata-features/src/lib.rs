@@ -274,11 +274,10 @@ pub fn compute_each<T: Send>(
         shared: &shared,
         progress: input.progress,
     };
-    let part = scan.run()?;
+    let mut part = scan.run()?;
     let grid_plan = scan.grid;
     let scan_secs = t0.elapsed().as_secs_f64();
     let mut g = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-    let mut part = part;
     // Several snapshots read every user several times: worth putting them in the order
     // they are read. One snapshot reads each once: `strata features` measured no gain
     // from it, so it skips the sort.
@@ -305,7 +304,6 @@ pub fn compute_each<T: Send>(
     // no copy into one buffer.
     let full_sessions = if times.len() > 1 { acc::SessStore::flat(lists) } else { acc::SessStore::Lists(lists) };
     let cuts = if times.len() > 1 { finalize::session_cuts(&full_sessions, &times) } else { vec![Vec::new()] };
-    let roster_v = roster(input.users, &g);
     let grid_ctx = grid_plan.as_ref().zip(offsets.as_ref());
     let ctx = Finish {
         input: &input,
@@ -315,7 +313,7 @@ pub fn compute_each<T: Send>(
         g: &g,
         started: t0,
         full_sessions: &full_sessions,
-        roster: &roster_v,
+        roster: &roster(input.users, &g),
     };
     let n_slots = compiled.n_slots;
     let n_users = g.user_keys.len();
