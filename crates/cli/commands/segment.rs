@@ -98,9 +98,9 @@ pub fn segments_batch(program: &Program, frame: &Frame, outcome: &Outcome) -> Re
 }
 
 /// [`segments_batch`] with the scores given apart and owned, so that their columns
-/// become Arrow arrays without a copy (`strata snapshots` drops them anyway: 35 columns
-/// per snapshot copied into fresh memory were about 190 MB over 18 weekly snapshots of
-/// the 50,000-user benchmark).
+/// become Arrow arrays without a copy (`strata snapshots` drops them anyway; copying
+/// the default rules' 35 score columns per snapshot was 30-40 ms of CPU over 18 weekly
+/// snapshots of the 50,000-user benchmark: docs/performance.md).
 pub fn segments_batch_from(
     program: &Program,
     frame: &Frame,

@@ -201,8 +201,9 @@ fn permute<T>(v: Vec<T>, order: &[u32]) -> Vec<T> {
 
 /// Renumbers the users in key order, the order their rows are written in, after the
 /// scan numbered them as it met them. Finishing a snapshot then reads the accumulators,
-/// count slots and day records in memory order instead of at random (weekly snapshots
-/// of the 50,000-user benchmark: docs/performance.md).
+/// count slots and per-user list headers in memory order instead of at random (the
+/// lists' contents stay where the scan put them; the gap sessions are copied in order
+/// afterwards, `acc::SessStore`). Measured in docs/performance.md.
 pub(crate) fn renumber_by_key(g: &mut Interners, part: &mut Partial, n_slots: usize) {
     let n = g.user_keys.len();
     let mut order: Vec<u32> = (0..n as u32).collect();
