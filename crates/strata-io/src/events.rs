@@ -1,3 +1,4 @@
+use crate::chunks::Preloaded;
 use crate::IoError;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -310,8 +311,8 @@ impl EventSource {
         let file = &self.files[rg.file];
         let ts_idx = file.meta.schema().index_of(&file.ts_name).map_err(|e| decode_err(file, rg, e))?;
         let mask = ProjectionMask::roots(file.meta.parquet_schema(), [ts_idx]);
-        let handle = File::open(&file.path).map_err(|source| IoError::Os { path: file.path.clone(), source })?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
+        let chunks = self.preload(rg, &mask)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, file.meta.clone())
             .with_row_groups(vec![rg.row_group])
             .with_projection(mask)
             .with_batch_size(MAX_BATCH_ROWS.min(rg.rows.max(1)))
@@ -324,15 +325,23 @@ impl EventSource {
         Ok(())
     }
 
+    /// Reads the column chunks of `rg` that `mask` selects, through a handle of this
+    /// task's own (arrow-rs readers must not share a `File`).
+    fn preload(&self, rg: RowGroupRef, mask: &ProjectionMask) -> Result<Preloaded, IoError> {
+        let file = &self.files[rg.file];
+        let handle = File::open(&file.path).map_err(|source| IoError::Os { path: file.path.clone(), source })?;
+        let meta = file.meta.metadata().row_group(rg.row_group);
+        Preloaded::read(handle, meta, |leaf| mask.leaf_included(leaf)).map_err(|e| decode_err(file, rg, e))
+    }
+
     fn read_row_group_dyn(
         &self,
         rg: RowGroupRef,
         f: &mut dyn FnMut(EventBatch) -> Result<(), IoError>,
     ) -> Result<(), IoError> {
         let file = &self.files[rg.file];
-        // One handle per task: arrow-rs readers must not share a `File`.
-        let handle = File::open(&file.path).map_err(|source| IoError::Os { path: file.path.clone(), source })?;
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(handle, file.meta.clone())
+        let chunks = self.preload(rg, &file.mask)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, file.meta.clone())
             .with_row_groups(vec![rg.row_group])
             .with_projection(file.mask.clone())
             .with_batch_size(MAX_BATCH_ROWS.min(rg.rows.max(1)))

@@ -11,6 +11,7 @@
 //! Outputs go through [`write_atomic`]: a temporary file in the target folder that is
 //! renamed into place, so an interrupted run never leaves half a file.
 
+mod chunks;
 mod error;
 mod events;
 mod files;
