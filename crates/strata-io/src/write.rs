@@ -142,10 +142,15 @@ impl RowGroupEncoder {
             return Err("a batch has another schema than the table it belongs to".into());
         }
         let col_writers = self.factory.create_column_writers(0).map_err(|e| e.to_string())?;
-        let mut leaves = Vec::with_capacity(col_writers.len());
-        for (arr, field) in batch.columns().iter().zip(self.schema.fields()) {
-            leaves.extend(compute_leaves(field, arr).map_err(|e| e.to_string())?);
-        }
+        // The leaves (definition levels) in parallel too: 5-10 ms on one thread for the
+        // feature table while the other waited.
+        let per_field: Vec<Vec<_>> = batch
+            .columns()
+            .par_iter()
+            .zip(self.schema.fields().par_iter())
+            .map(|(arr, field)| compute_leaves(field, arr).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let leaves: Vec<_> = per_field.into_iter().flatten().collect();
         if leaves.len() != col_writers.len() {
             return Err(format!("{} leaf columns for {} column writers", leaves.len(), col_writers.len()));
         }
