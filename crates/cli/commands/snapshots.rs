@@ -422,10 +422,11 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     let first_at = snaps[0].at;
     let last_at = snaps[snaps.len() - 1].at;
     let n_snaps = snaps.len();
-    drop(snaps);
-    // Three files, written side by side.
-    let (a, (b, c)) = rayon::join(
-        || strata_io::write_encoded_atomic(&seg_path, &seg_schema, seg_groups),
+    // Three files, written side by side, while the snapshots' keys and states are
+    // freed (about 700,000 allocations on the benchmark: 10 ms on the main thread alone
+    // after the writes).
+    let ((a, _), (b, c)) = rayon::join(
+        || rayon::join(|| strata_io::write_encoded_atomic(&seg_path, &seg_schema, seg_groups), || drop(snaps)),
         || {
             rayon::join(
                 || strata_io::write_parquet_atomic(&tr_path, &tr_batch),
