@@ -23,8 +23,8 @@ pub use quality::DataQuality;
 pub use table::{Column, FeatureTable};
 
 use engine::{Compiled, Interners, Scan};
-use rayon::prelude::*;
 use foldhash::HashMap;
+use rayon::prelude::*;
 use std::sync::Mutex;
 use strata_core::{AsOf, Config, MICROS_PER_DAY};
 use strata_io::{EventSource, IoError, UserKey, UsersTable};
