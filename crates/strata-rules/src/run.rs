@@ -30,18 +30,23 @@ pub enum Column {
 impl Column {
     /// A string column from optional values.
     pub fn strings<'a>(values: impl IntoIterator<Item = Option<&'a str>>) -> Column {
-        let mut dict: Vec<String> = Vec::new();
-        let mut index: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        // Looked up before anything is allocated: a string per value (and SipHash) was
+        // most of the cost of an account column in every snapshot.
+        let mut index: foldhash::HashMap<&'a str, u32> = foldhash::HashMap::default();
         let codes = values
             .into_iter()
             .map(|v| match v {
                 None => u32::MAX,
-                Some(s) => *index.entry(s.to_string()).or_insert_with(|| {
-                    dict.push(s.to_string());
-                    (dict.len() - 1) as u32
-                }),
+                Some(s) => {
+                    let next = index.len() as u32;
+                    *index.entry(s).or_insert(next)
+                }
             })
             .collect();
+        let mut dict = vec![String::new(); index.len()];
+        for (s, c) in index {
+            dict[c as usize] = s.to_string();
+        }
         Column::Str { dict, codes }
     }
 
