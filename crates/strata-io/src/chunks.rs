@@ -4,8 +4,8 @@
 //! small `BufReader` for every page it reads: on the 50,000-user benchmark file (22 row
 //! groups, 6 columns, pages of 20,000 rows) that was about 13,500 `dup`, 13,500 `lseek`,
 //! 13,500 `close` and 20,000 `read` calls per scan (`strace -c -f`). Reading each
-//! projected column chunk whole, with one seek and one read, and serving the pages
-//! from those buffers makes it 2 calls per column chunk.
+//! projected column chunk whole, with one seek and a few reads, and serving the pages
+//! from those buffers makes it 383 `read` calls per scan.
 
 use bytes::{Buf, Bytes};
 use parquet::errors::{ParquetError, Result};
@@ -38,7 +38,8 @@ impl Preloaded {
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(ranges.len());
         for (start, len) in ranges {
             match merged.last_mut() {
-                Some((s, l)) if start <= *s + *l => *l = (*l).max(start + len - *s),
+                // Saturating: the ranges come from the file's metadata, which may be corrupt.
+                Some((s, l)) if start <= s.saturating_add(*l) => *l = (*l).max(start.saturating_add(len) - *s),
                 _ => merged.push((start, len)),
             }
         }
