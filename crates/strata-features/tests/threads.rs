@@ -2,6 +2,8 @@
 //! that the workers which finish their small groups wait for batches of the large one
 //! (the scan hands them decoded batches to fold: `engine::Spare`).
 
+#![allow(clippy::unwrap_used)] // Tests may panic: that is how they fail.
+
 mod common;
 
 use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
