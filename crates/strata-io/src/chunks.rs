@@ -14,21 +14,45 @@ use parquet::file::reader::{ChunkReader, Length};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
-/// The byte ranges of some column chunks of a file, each held whole.
+/// At most this many compressed bytes of one row group are held in memory per worker;
+/// a larger row group (a Spark or DuckDB export may write row groups of hundreds of
+/// megabytes) is read page by page from the file as before, so memory stays bounded
+/// whatever the writer chose. The benchmark file's row groups hold about 9 MB.
+const MAX_HELD_BYTES: u64 = 256 << 20;
+
+/// The column chunks of one row group: held whole, or (past [`MAX_HELD_BYTES`]) read
+/// from the file page by page.
 #[derive(Debug)]
 pub(crate) struct Preloaded {
     /// The file's length (what `Length::len` reports, as the file would).
     file_len: u64,
+    held: Held,
+}
+
+#[derive(Debug)]
+enum Held {
     /// `(start, bytes)`, sorted by start, not overlapping.
-    parts: Vec<(u64, Bytes)>,
+    Parts(Vec<(u64, Bytes)>),
+    /// Too large to hold: parquet's own reader for a file.
+    File(File),
 }
 
 impl Preloaded {
     /// Reads, from `file`, the column chunks of `rg` whose leaf index `wanted` accepts.
     pub(crate) fn read(
+        file: File,
+        rg: &RowGroupMetaData,
+        wanted: impl Fn(usize) -> bool,
+    ) -> std::io::Result<Preloaded> {
+        Preloaded::read_up_to(file, rg, wanted, MAX_HELD_BYTES)
+    }
+
+    /// [`Preloaded::read`], holding the chunks only if they total at most `max` bytes.
+    fn read_up_to(
         mut file: File,
         rg: &RowGroupMetaData,
         wanted: impl Fn(usize) -> bool,
+        max: u64,
     ) -> std::io::Result<Preloaded> {
         let file_len = file.metadata()?.len();
         let mut ranges: Vec<(u64, u64)> =
@@ -42,6 +66,9 @@ impl Preloaded {
                 Some((s, l)) if start <= s.saturating_add(*l) => *l = (*l).max(start.saturating_add(len) - *s),
                 _ => merged.push((start, len)),
             }
+        }
+        if merged.iter().fold(0u64, |t, (_, len)| t.saturating_add(*len)) > max {
+            return Ok(Preloaded { file_len, held: Held::File(file) });
         }
         let mut parts = Vec::with_capacity(merged.len());
         for (start, len) in merged {
@@ -67,13 +94,13 @@ impl Preloaded {
             }
             parts.push((start, Bytes::from(buf)));
         }
-        Ok(Preloaded { file_len, parts })
+        Ok(Preloaded { file_len, held: Held::Parts(parts) })
     }
 
     /// The held bytes from `start` to the end of the part that holds `start`.
-    fn tail(&self, start: u64) -> Result<Bytes> {
-        let i = self.parts.partition_point(|(s, _)| *s <= start);
-        if let Some((s, b)) = i.checked_sub(1).map(|i| &self.parts[i]) {
+    fn tail(parts: &[(u64, Bytes)], start: u64) -> Result<Bytes> {
+        let i = parts.partition_point(|(s, _)| *s <= start);
+        if let Some((s, b)) = i.checked_sub(1).map(|i| &parts[i]) {
             let off = (start - s) as usize;
             if off < b.len() {
                 return Ok(b.slice(off..));
@@ -90,14 +117,21 @@ impl Length for Preloaded {
 }
 
 impl ChunkReader for Preloaded {
-    type T = bytes::buf::Reader<Bytes>;
+    type T = Box<dyn Read + Send>;
 
     fn get_read(&self, start: u64) -> Result<Self::T> {
-        Ok(self.tail(start)?.reader())
+        match &self.held {
+            Held::Parts(parts) => Ok(Box::new(Preloaded::tail(parts, start)?.reader())),
+            Held::File(f) => Ok(Box::new(ChunkReader::get_read(f, start)?)),
+        }
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> Result<Bytes> {
-        let tail = self.tail(start)?;
+        let parts = match &self.held {
+            Held::Parts(parts) => parts,
+            Held::File(f) => return ChunkReader::get_bytes(f, start, length),
+        };
+        let tail = Preloaded::tail(parts, start)?;
         if length > tail.len() {
             return Err(ParquetError::General(format!(
                 "bytes {start}..{} run past the column chunk that holds them",
@@ -156,7 +190,7 @@ mod tests {
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .unwrap();
             let pre = Preloaded::read(File::open(&path).unwrap(), meta.row_group(rg), |i| i != 1).unwrap();
-            assert_eq!(pre.parts.len(), 2, "columns 0 and 2 are not adjacent");
+            assert!(matches!(&pre.held, Held::Parts(p) if p.len() == 2), "columns 0 and 2 are not adjacent");
             let from_mem = ParquetRecordBatchReaderBuilder::try_new_with_options(pre, Default::default())
                 .map(|b| b.with_row_groups(vec![rg]).with_projection(mask));
             // The footer is not among the preloaded bytes: opening from them fails.
@@ -177,6 +211,23 @@ mod tests {
                 .unwrap();
             assert_eq!(got, from_file);
             assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), meta.row_group(rg).num_rows() as usize);
+            // Past the limit the pages are read from the file: the same batches.
+            let big = Preloaded::read_up_to(File::open(&path).unwrap(), meta.row_group(rg), |i| i != 1, 100).unwrap();
+            assert!(matches!(big.held, Held::File(_)));
+            let arrow_meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
+                &File::open(&path).unwrap(),
+                Default::default(),
+            )
+            .unwrap();
+            let mask = ProjectionMask::leaves(meta.file_metadata().schema_descr(), [0, 2]);
+            let streamed = ParquetRecordBatchReaderBuilder::new_with_metadata(big, arrow_meta)
+                .with_row_groups(vec![rg])
+                .with_projection(mask)
+                .build()
+                .unwrap()
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .unwrap();
+            assert_eq!(streamed, from_file);
         }
         // Asking for the skipped column's bytes is an error.
         let pre = Preloaded::read(File::open(&path).unwrap(), meta.row_group(0), |i| i != 1).unwrap();

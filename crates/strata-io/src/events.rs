@@ -293,7 +293,7 @@ impl EventSource {
         Some(micros.value(0))
     }
 
-    /// Decodes one row group, handing `f` batches of at most 2^20 rows.
+    /// Decodes one row group, handing `f` batches of at most `MAX_BATCH_ROWS` (2^15) rows.
     pub fn read_row_group(
         &self,
         rg: RowGroupRef,
