@@ -195,39 +195,28 @@ mod tests {
                 .map(|b| b.with_row_groups(vec![rg]).with_projection(mask));
             // The footer is not among the preloaded bytes: opening from them fails.
             assert!(from_mem.is_err());
-            let pre = Preloaded::read(File::open(&path).unwrap(), meta.row_group(rg), |i| i != 1).unwrap();
-            let arrow_meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
-                &File::open(&path).unwrap(),
-                Default::default(),
-            )
-            .unwrap();
-            let mask = ProjectionMask::leaves(meta.file_metadata().schema_descr(), [0, 2]);
-            let got = ParquetRecordBatchReaderBuilder::new_with_metadata(pre, arrow_meta)
-                .with_row_groups(vec![rg])
-                .with_projection(mask)
-                .build()
-                .unwrap()
-                .collect::<std::result::Result<Vec<_>, _>>()
+            // Columns 0 and 2 of row group `rg`, decoded through `chunks`.
+            let decode = |chunks: Preloaded| {
+                let arrow_meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
+                    &File::open(&path).unwrap(),
+                    Default::default(),
+                )
                 .unwrap();
+                ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, arrow_meta)
+                    .with_row_groups(vec![rg])
+                    .with_projection(ProjectionMask::leaves(meta.file_metadata().schema_descr(), [0, 2]))
+                    .build()
+                    .unwrap()
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .unwrap()
+            };
+            let got = decode(Preloaded::read(File::open(&path).unwrap(), meta.row_group(rg), |i| i != 1).unwrap());
             assert_eq!(got, from_file);
             assert_eq!(got.iter().map(|b| b.num_rows()).sum::<usize>(), meta.row_group(rg).num_rows() as usize);
             // Past the limit the pages are read from the file: the same batches.
             let big = Preloaded::read_up_to(File::open(&path).unwrap(), meta.row_group(rg), |i| i != 1, 100).unwrap();
             assert!(matches!(big.held, Held::File(_)));
-            let arrow_meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
-                &File::open(&path).unwrap(),
-                Default::default(),
-            )
-            .unwrap();
-            let mask = ProjectionMask::leaves(meta.file_metadata().schema_descr(), [0, 2]);
-            let streamed = ParquetRecordBatchReaderBuilder::new_with_metadata(big, arrow_meta)
-                .with_row_groups(vec![rg])
-                .with_projection(mask)
-                .build()
-                .unwrap()
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .unwrap();
-            assert_eq!(streamed, from_file);
+            assert_eq!(decode(big), from_file);
         }
         // Asking for the skipped column's bytes is an error.
         let pre = Preloaded::read(File::open(&path).unwrap(), meta.row_group(0), |i| i != 1).unwrap();
