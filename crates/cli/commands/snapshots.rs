@@ -282,6 +282,17 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
     let input = InputArgs::plain(Some(a.events.clone()), a.users.clone(), a.config.clone());
     let mut plan = Plan::new();
     let agg_ids = super::segment::plan_aggregates(&program, &mut plan, &shown)?;
+    // Only the feature columns the rules read, and the two that tell churned users.
+    plan.keep_only_columns(
+        program
+            .operands
+            .iter()
+            .filter_map(|op| match op {
+                strata_rules::Operand::Feature(f) => Some(f.clone()),
+                _ => None,
+            })
+            .chain(["days_since_last_seen".to_string(), "tenure_days".to_string()]),
+    );
     let pick = |source: &strata_io::EventSource, _: Option<&strata_io::UsersTable>, _: &strata_core::Config| {
         let Some((first, last)) = strata_features::event_time_range(source)? else {
             return Err(Failure::Input("the events hold no timestamps: nothing to take snapshots of".into()));

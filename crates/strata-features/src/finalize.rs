@@ -88,28 +88,87 @@ pub(crate) struct Block {
     aggs: Vec<f64>,
 }
 
+/// The columns of [`layout`] a run keeps (see [`crate::Plan::keep_only_columns`]), and
+/// where a [`Block`] holds each kept value of a [`Row`].
+#[derive(Debug, Default)]
+pub(crate) struct Keep {
+    /// The row's count, int and float columns a block holds, in block order.
+    counts: Vec<usize>,
+    ints: Vec<usize>,
+    floats: Vec<usize>,
+    /// The kept columns in output order, their kinds pointing into a block.
+    layout: Vec<(String, Kind)>,
+    /// Where a block holds `days_since_last_seen` (when the account columns need it).
+    pub since_last: Option<usize>,
+    /// Whether an account column is kept (the users' accounts are needed).
+    pub accounts: bool,
+    /// Whether an account-users column is kept (the accounts' counts are needed).
+    pub account_users: bool,
+}
+
+impl Keep {
+    /// The columns `wants` asks for.
+    pub(crate) fn new(wants: impl Fn(&str) -> bool) -> Keep {
+        let all = layout();
+        let mut k = Keep {
+            account_users: all.iter().any(|(n, kind)| matches!(kind, Kind::AccountUsers(_)) && wants(n)),
+            ..Keep::default()
+        };
+        for (name, kind) in all {
+            let kept = wants(&name);
+            match kind {
+                Kind::C(i) if kept => {
+                    k.layout.push((name, Kind::C(k.counts.len())));
+                    k.counts.push(i);
+                }
+                Kind::I(i) if kept => {
+                    k.layout.push((name, Kind::I(k.ints.len())));
+                    k.ints.push(i);
+                }
+                Kind::F(i) if kept || (i == SINCE_LAST && k.account_users) => {
+                    let j = k.floats.len();
+                    if i == SINCE_LAST {
+                        k.since_last = Some(j);
+                    }
+                    if kept {
+                        k.layout.push((name, Kind::F(j)));
+                    }
+                    k.floats.push(i);
+                }
+                Kind::Account | Kind::AccountUsers(_) if kept => {
+                    k.accounts = true;
+                    k.layout.push((name, kind));
+                }
+                _ => {}
+            }
+        }
+        k.accounts |= k.account_users;
+        k
+    }
+}
+
 impl Block {
-    pub(crate) fn new(n: usize, n_aggs: usize) -> Block {
+    pub(crate) fn new(n: usize, keep: &Keep, n_aggs: usize) -> Block {
         Block {
             n,
-            counts: vec![0; N_COUNTS * n],
-            ints: vec![None; N_INTS * n],
-            floats: vec![None; N_FLOATS * n],
+            counts: vec![0; keep.counts.len() * n],
+            ints: vec![None; keep.ints.len() * n],
+            floats: vec![None; keep.floats.len() * n],
             aggs: vec![0.0; n_aggs * n],
         }
     }
 
-    /// Puts `row` and its aggregates at row `r`.
-    pub(crate) fn put(&mut self, r: usize, row: &Row, aggs: &[f64]) {
+    /// Puts the kept values of `row` and its aggregates at row `r`.
+    pub(crate) fn put(&mut self, r: usize, row: &Row, aggs: &[f64], keep: &Keep) {
         let n = self.n;
-        for (k, v) in row.counts.iter().enumerate() {
-            self.counts[k * n + r] = *v;
+        for (k, i) in keep.counts.iter().enumerate() {
+            self.counts[k * n + r] = row.counts[*i];
         }
-        for (k, v) in row.ints.iter().enumerate() {
-            self.ints[k * n + r] = *v;
+        for (k, i) in keep.ints.iter().enumerate() {
+            self.ints[k * n + r] = row.ints[*i];
         }
-        for (k, v) in row.floats.iter().enumerate() {
-            self.floats[k * n + r] = *v;
+        for (k, i) in keep.floats.iter().enumerate() {
+            self.floats[k * n + r] = row.floats[*i];
         }
         for (k, v) in aggs.iter().enumerate() {
             self.aggs[k * n + r] = *v;
@@ -540,15 +599,17 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
     Row { counts, ints, floats }
 }
 
-/// Gathers the blocks into columns following [`layout`].
+/// Gathers the blocks into the kept columns of [`layout`].
 pub(crate) fn columns(
     blocks: &[Block],
+    keep: &Keep,
     accounts: &[Option<&str>],
     account_users: &[[Option<i64>; 3]],
 ) -> Vec<(String, Column)> {
     use rayon::prelude::*;
-    layout()
-        .into_par_iter()
+    keep.layout
+        .par_iter()
+        .cloned()
         .map(|(name, kind)| {
             let col = match kind {
                 Kind::C(i) => Column::Count(gather(blocks, |b| &b.counts, i)),

@@ -545,10 +545,11 @@ impl Finish<'_, '_> {
         let empty = acc::UserAcc::default();
         let zero = vec![0u32; n_slots];
         let n_aggs = plan.aggs().len();
+        let keep = finalize::Keep::new(|name| input.plan.keeps_column(name));
         let blocks: Vec<finalize::Block> = out_users
             .par_chunks(finalize::BLOCK)
             .map(|chunk| {
-                let mut block = finalize::Block::new(chunk.len(), n_aggs);
+                let mut block = finalize::Block::new(chunk.len(), &keep, n_aggs);
                 let mut scratch = finalize::Scratch::default();
                 let mut aggs = vec![0.0; n_aggs];
                 for (r, u) in chunk.iter().enumerate() {
@@ -576,7 +577,7 @@ impl Finish<'_, '_> {
                             finalize::row(&ctx, &user, &mut scratch, &mut aggs)
                         }
                     };
-                    block.put(r, &row, &aggs);
+                    block.put(r, &row, &aggs, &keep);
                 }
                 block
             })
@@ -584,16 +585,22 @@ impl Finish<'_, '_> {
 
         timings.push(("rows", t0.elapsed().as_secs_f64()));
         // Accounts: the users table's, else the account of the user's latest event.
-        let accounts: Vec<Option<&str>> = out_users
-            .iter()
-            .map(|u| {
-                u.account.or_else(|| {
-                    u.idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| &**s)
+        let accounts: Vec<Option<&str>> = if !keep.accounts {
+            Vec::new()
+        } else {
+            out_users
+                .iter()
+                .map(|u| {
+                    u.account.or_else(|| {
+                        u.idx.and_then(|ix| part.users[ix].account).and_then(|(_, h)| g.accounts.get(&h)).map(|s| &**s)
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         let mut per_account: HashMap<&str, [i64; 3]> = HashMap::default();
-        let since_last = blocks.iter().flat_map(|b| b.float(finalize::SINCE_LAST));
+        // Empty unless an account-users column is kept (then `accounts` is not empty).
+        let since_last =
+            keep.since_last.map_or(&[][..], |_| &blocks[..]).iter().flat_map(|b| b.float(keep.since_last.unwrap_or(0)));
         for (since, a) in since_last.zip(&accounts) {
             if let Some(a) = a {
                 let e = per_account.entry(a).or_insert([0; 3]);
@@ -606,15 +613,19 @@ impl Finish<'_, '_> {
                 }
             }
         }
-        let account_users: Vec<[Option<i64>; 3]> = accounts
-            .iter()
-            .map(|a| match a.and_then(|a| per_account.get(a)) {
-                Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
-                None => [None; 3],
-            })
-            .collect();
+        let account_users: Vec<[Option<i64>; 3]> = if !keep.account_users {
+            Vec::new()
+        } else {
+            accounts
+                .iter()
+                .map(|a| match a.and_then(|a| per_account.get(a)) {
+                    Some(v) => [Some(v[0]), Some(v[1]), Some(v[2])],
+                    None => [None; 3],
+                })
+                .collect()
+        };
 
-        let columns = finalize::columns(&blocks, &accounts, &account_users);
+        let columns = finalize::columns(&blocks, &keep, &accounts, &account_users);
         let mut features_used = FeatureSets { ends: Vec::with_capacity(out_users.len()), codes: Vec::new() };
         for u in &out_users {
             if let Some(ix) = u.idx {

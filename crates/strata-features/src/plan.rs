@@ -93,16 +93,36 @@ pub enum PlanError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AggId(pub usize);
 
-/// A set of aggregates to compute in one pass, plus the event-name resolution.
+/// A set of aggregates to compute in one pass, plus the event-name resolution, and
+/// which columns of the default feature table the caller reads.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     aggs: Vec<Agg>,
+    /// `None`: every column (the default).
+    columns: Option<Vec<String>>,
 }
 
 impl Plan {
     /// An empty plan.
     pub fn new() -> Plan {
         Plan::default()
+    }
+
+    /// Asks for only these columns of the default feature table (`docs/features.md`);
+    /// the others are left out of [`crate::Output::table`]. A caller that reads a few
+    /// columns of many snapshots saves spreading the rest into columns (weekly
+    /// snapshots of the benchmark data read 30 of its 63). Names that are not columns
+    /// are ignored.
+    pub fn keep_only_columns(&mut self, names: impl IntoIterator<Item = String>) {
+        let mut v: Vec<String> = names.into_iter().collect();
+        v.sort_unstable();
+        v.dedup();
+        self.columns = Some(v);
+    }
+
+    /// Whether the default feature table's column `name` is asked for.
+    pub fn keeps_column(&self, name: &str) -> bool {
+        self.columns.as_ref().is_none_or(|v| v.binary_search_by(|c| c.as_str().cmp(name)).is_ok())
     }
 
     /// Adds an aggregate (or finds it if already present).

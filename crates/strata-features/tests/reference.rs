@@ -418,3 +418,45 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    /// A plan that keeps only some columns gives exactly those, in the table's order,
+    /// with the values of the full table (the account-user counts too, which need
+    /// columns that are left out).
+    #[test]
+    fn kept_columns_equal_the_full_tables(
+        rich in arb_rich_rows(),
+        pick in proptest::collection::vec(any::<bool>(), 63),
+        days_back in proptest::collection::vec(0i64..50, 1..4),
+    ) {
+        use strata_core::{AsOf, Config};
+        use strata_features::{compute_many, feature_names, Input, Plan};
+        let rows: Vec<(Ev, Option<String>)> = rich.into_iter().map(|(e, a, _)| (e, a)).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let p = write_rich(dir.path(), &rows);
+        let cfg = Config::default();
+        let cols = strata_io::EventColumns::from_map(&cfg.columns);
+        let src = strata_io::EventSource::open(&[p], &cols).unwrap();
+        let names = feature_names();
+        let wanted: Vec<String> =
+            names.iter().zip(pick.iter().cycle()).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();
+        let mut some = Plan::new();
+        some.keep_only_columns(wanted.iter().cloned().chain(["not_a_column".to_string()]));
+        let all = Plan::new();
+        let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
+        let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &all, progress: None };
+        let full = compute_many(input, &times).unwrap();
+        let kept = compute_many(Input { plan: &some, ..input }, &times).unwrap();
+        for (f, k) in full.iter().zip(&kept) {
+            let got: Vec<&str> = k.table.columns.iter().map(|c| c.0.as_str()).collect();
+            let want: Vec<&str> =
+                f.table.columns.iter().map(|c| c.0.as_str()).filter(|n| wanted.iter().any(|w| w == n)).collect();
+            prop_assert_eq!(&got, &want);
+            for (name, col) in &k.table.columns {
+                prop_assert_eq!(format!("{:?}", col), format!("{:?}", f.table.column(name).unwrap()));
+            }
+            prop_assert_eq!(&k.table.keys, &f.table.keys);
+        }
+    }
+}
