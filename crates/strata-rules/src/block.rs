@@ -89,6 +89,63 @@ pub(crate) fn num_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Vec<
     }
 }
 
+/// The numbers of `e` for `rows` (see [`num_block`]): a column's own values when `e`
+/// is a column of numbers, else computed into `buf`.
+fn num_slice<'a>(e: &CExpr, t: &'a Table, rows: Range<usize>, buf: &'a mut Vec<f64>) -> &'a [f64] {
+    if let CExpr::Slot(i) = e {
+        if let Some(Column::Num(v)) = t.cols.get(*i) {
+            return &v[rows];
+        }
+    }
+    num_block(e, t, rows, buf);
+    buf
+}
+
+/// `cmp3(op, x, y)` for every pair of `xs` and `ys`, into `out`. The operator is
+/// matched once, not per value, and the NaN test is arithmetic, so each loop is
+/// branch-free (the per-value match and NaN branch were most of the rules' time:
+/// `cargo bench --bench rules`, docs/performance.md).
+fn cmp3_all(op: BinOp, xs: &[f64], ys: impl Iterator<Item = f64>, out: &mut Vec<u8>) {
+    out.clear();
+    out.resize(xs.len(), 0);
+    macro_rules! go {
+        ($f:expr) => {
+            for ((o, &x), y) in out.iter_mut().zip(xs).zip(ys) {
+                let n = x.is_nan() | y.is_nan();
+                *o = u8::from($f(x, y) & !n) | (u8::from(n) << 1);
+            }
+        };
+    }
+    match op {
+        BinOp::Ge => go!(|x: f64, y: f64| x >= y),
+        BinOp::Le => go!(|x: f64, y: f64| x <= y),
+        BinOp::Gt => go!(|x: f64, y: f64| x > y),
+        BinOp::Lt => go!(|x: f64, y: f64| x < y),
+        BinOp::Eq => go!(|x: f64, y: f64| x == y),
+        _ => go!(|x: f64, y: f64| x != y),
+    }
+}
+
+/// `cmp3(op, x, y) == T` for every pair of `xs` and `ys`, into `mask` (see
+/// [`cmp3_all`]).
+fn cmp_true_all(op: BinOp, xs: &[f64], ys: impl Iterator<Item = f64>, mask: &mut [bool]) {
+    macro_rules! go {
+        ($f:expr) => {
+            for ((m, &x), y) in mask.iter_mut().zip(xs).zip(ys) {
+                *m = $f(x, y) & !(x.is_nan() | y.is_nan());
+            }
+        };
+    }
+    match op {
+        BinOp::Ge => go!(|x: f64, y: f64| x >= y),
+        BinOp::Le => go!(|x: f64, y: f64| x <= y),
+        BinOp::Gt => go!(|x: f64, y: f64| x > y),
+        BinOp::Lt => go!(|x: f64, y: f64| x < y),
+        BinOp::Eq => go!(|x: f64, y: f64| x == y),
+        _ => go!(|x: f64, y: f64| x != y),
+    }
+}
+
 #[inline]
 fn cmp3(op: BinOp, x: f64, y: f64) -> u8 {
     if x.is_nan() || y.is_nan() {
@@ -111,10 +168,7 @@ pub(crate) fn truth_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Ve
     let len = rows.len();
     match e {
         CExpr::CmpConst(op, i, c) => match t.cols.get(*i) {
-            Some(Column::Num(v)) => {
-                out.clear();
-                out.extend(v[rows].iter().map(|x| cmp3(*op, *x, *c)));
-            }
+            Some(Column::Num(v)) => cmp3_all(*op, &v[rows], std::iter::repeat(*c), out),
             Some(Column::Const(x)) => fill(out, len, cmp3(*op, *x, *c)),
             Some(Column::Null) => fill(out, len, U),
             _ => scalar_truth(e, t, rows, out),
@@ -140,8 +194,7 @@ pub(crate) fn truth_block(e: &CExpr, t: &Table, rows: Range<usize>, out: &mut Ve
             let (mut a, mut b) = (Vec::with_capacity(len), Vec::with_capacity(len));
             num_block(l, t, rows.clone(), &mut a);
             num_block(r, t, rows, &mut b);
-            out.clear();
-            out.extend(a.iter().zip(&b).map(|(x, y)| cmp3(*op, *x, *y)));
+            cmp3_all(*op, &a, b.iter().copied(), out);
         }
         CExpr::Bin(op @ (BinOp::Eq | BinOp::Ne), l, r) if str_slot(l, t).is_some() && matches!(**r, CExpr::Str(_)) => {
             let (Some((dict, codes)), CExpr::Str(s)) = (str_slot(l, t), &**r) else {
@@ -227,17 +280,24 @@ fn table_block<V>(
     let len = rows.len();
     let mut matched = vec![false; len];
     let mut mask = vec![false; len];
-    let mut buf_f = Vec::with_capacity(len);
-    let mut buf_t = Vec::with_capacity(len);
-    let nan = vec![f64::NAN; len];
-    let x = input.unwrap_or(&nan);
+    let mut buf_f = Vec::new();
+    let mut buf_t = Vec::new();
+    let nan;
+    let x = match input {
+        Some(x) => x,
+        None => {
+            nan = vec![f64::NAN; len];
+            &nan
+        }
+    };
     for (k, row) in tests.iter().enumerate() {
         match &row.test {
+            // A constant bound (most bucket edges) is compared as it is, not spread
+            // into a buffer first.
+            CTest::Cmp(op, CExpr::Num(b)) => cmp_true_all(*op, x, std::iter::repeat(*b), &mut mask),
             CTest::Cmp(op, bound) => {
                 num_block(bound, t, rows.clone(), &mut buf_f);
-                for ((m, a), b) in mask.iter_mut().zip(x).zip(&buf_f) {
-                    *m = cmp3(*op, *a, *b) == T;
-                }
+                cmp_true_all(*op, x, buf_f.iter().copied(), &mut mask);
             }
             CTest::When(c) => {
                 truth_block(c, t, rows.clone(), &mut buf_t);
@@ -275,19 +335,15 @@ pub(crate) fn points_block(c: &CComponent, t: &Table, rows: Range<usize>, out: &
         out.extend(rows.map(|r| c.points(t, r)));
         return;
     }
-    let input = c.input.as_ref().map(|e| {
-        let mut v = Vec::with_capacity(rows.len());
-        num_block(e, t, rows.clone(), &mut v);
-        v
-    });
+    let mut buf = Vec::new();
+    let input = c.input.as_ref().map(|e| num_slice(e, t, rows.clone(), &mut buf));
     fill(out, rows.len(), 0.0);
     let sum = c.sum;
-    table_block(input.as_deref(), &c.rows, t, rows, !sum, |k, mask| {
+    table_block(input, &c.rows, t, rows, !sum, |k, mask| {
         let p = c.rows[k].value;
         for (o, m) in out.iter_mut().zip(mask) {
-            if *m {
-                *o += p;
-            }
+            // A select rather than a branch: the loop vectorizes.
+            *o = if *m { *o + p } else { *o };
         }
     });
 }

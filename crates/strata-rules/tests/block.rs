@@ -54,7 +54,7 @@ fn cond(with_scores: bool) -> impl Strategy<Value = String> {
 fn program_src() -> impl Strategy<Value = String> {
     (
         num(false),
-        prop::collection::vec((0i32..4, 0i32..30), 1..4),
+        prop::collection::vec((prop::sample::select(vec![">=", "<=", ">", "<", "==", "!="]), 0i32..4, 0i32..30), 1..4),
         prop::collection::vec((cond(false), 0i32..20), 1..4),
         any::<bool>(),
         num(true),
@@ -64,8 +64,8 @@ fn program_src() -> impl Strategy<Value = String> {
             let mut s = String::from("score \"s1\" {\n  component \"a\" of ");
             s.push_str(&input);
             s.push_str(" {\n");
-            for (k, p) in &buckets {
-                s.push_str(&format!("    >= {k}: {p}\n"));
+            for (op, k, p) in &buckets {
+                s.push_str(&format!("    {op} {k}: {p}\n"));
             }
             s.push_str("    null: 1\n    else: 2\n  }\n");
             s.push_str(&format!("  component \"b\"{} {{\n", if sum { " sum" } else { "" }));
