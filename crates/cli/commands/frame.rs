@@ -267,6 +267,12 @@ impl<'a> Attributes<'a> {
                     })
                     .collect(),
             ),
+            // One batch (the usual users table): its dictionary as it is, and each
+            // user's code, instead of hashing every user's string again per snapshot.
+            Column::Str { dict, codes } if per_batch.len() == 1 => Column::Str {
+                dict: dict.clone(),
+                codes: (0..n).map(|i| at(i).and_then(|(_, r)| codes.get(r).copied()).unwrap_or(u32::MAX)).collect(),
+            },
             _ => Column::strings((0..n).map(|i| {
                 let (b, r) = at(i)?;
                 match &per_batch[b] {
