@@ -293,6 +293,7 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             })
             .chain(["days_since_last_seen".to_string(), "tenure_days".to_string()]),
     );
+    plan.skip_feature_sets();
     let pick = |source: &strata_io::EventSource, _: Option<&strata_io::UsersTable>, _: &strata_core::Config| {
         let Some((first, last)) = strata_features::event_time_range(source)? else {
             return Err(Failure::Input("the events hold no timestamps: nothing to take snapshots of".into()));

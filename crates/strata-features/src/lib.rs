@@ -626,8 +626,10 @@ impl Finish<'_, '_> {
         };
 
         let columns = finalize::columns(&blocks, &keep, &accounts, &account_users);
-        let mut features_used = FeatureSets { ends: Vec::with_capacity(out_users.len()), codes: Vec::new() };
-        for u in &out_users {
+        let sets = input.plan.wants_feature_sets();
+        let mut features_used =
+            FeatureSets { ends: Vec::with_capacity(if sets { out_users.len() } else { 0 }), codes: Vec::new() };
+        for u in out_users.iter().filter(|_| sets) {
             if let Some(ix) = u.idx {
                 let fs = part.users[ix].features.iter().filter(|f| in_catalog[f.code as usize]);
                 features_used.codes.extend(fs.map(|f| f.code));

@@ -100,6 +100,8 @@ pub struct Plan {
     aggs: Vec<Agg>,
     /// `None`: every column (the default).
     columns: Option<Vec<String>>,
+    /// Set when the caller does not read [`crate::Output::features_used`].
+    no_feature_sets: bool,
 }
 
 impl Plan {
@@ -118,6 +120,17 @@ impl Plan {
         v.sort_unstable();
         v.dedup();
         self.columns = Some(v);
+    }
+
+    /// Leaves [`crate::Output::features_used`] empty: a caller that does not read each
+    /// user's features saves listing them for every snapshot.
+    pub fn skip_feature_sets(&mut self) {
+        self.no_feature_sets = true;
+    }
+
+    /// Whether [`crate::Output::features_used`] is filled.
+    pub fn wants_feature_sets(&self) -> bool {
+        !self.no_feature_sets
     }
 
     /// Whether the default feature table's column `name` is asked for.

@@ -443,6 +443,7 @@ proptest! {
             names.iter().zip(pick.iter().cycle()).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();
         let mut some = Plan::new();
         some.keep_only_columns(wanted.iter().cloned().chain(["not_a_column".to_string()]));
+        some.skip_feature_sets();
         let all = Plan::new();
         let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
         let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &all, progress: None };
@@ -457,6 +458,8 @@ proptest! {
                 prop_assert_eq!(format!("{:?}", col), format!("{:?}", f.table.column(name).unwrap()));
             }
             prop_assert_eq!(&k.table.keys, &f.table.keys);
+            prop_assert!(k.features_used.is_empty(), "the feature sets were skipped");
+            prop_assert_eq!(f.features_used.len(), f.table.keys.len());
         }
     }
 }
