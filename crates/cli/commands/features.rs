@@ -154,6 +154,8 @@ pub fn write_outputs(out: &Output, path: &Path) -> Result<(), Failure> {
 pub fn run(a: FeaturesArgs, quiet: bool) -> Result<Output, Failure> {
     let qpath = quality_path(&a.out);
     let mut plan = Plan::new();
+    // Each user's list of features is read only by `strata outcomes`.
+    plan.skip_feature_sets();
     let extra = match &a.rules {
         Some(r) => {
             let (shown, program) = super::rules::load_program(Some(r))?;

@@ -70,6 +70,8 @@ pub fn evaluate(
         }
         (None, Some(_)) => {
             let mut plan = Plan::new();
+            // Each user's list of features is read only by `strata outcomes`.
+            plan.skip_feature_sets();
             let agg_ids = plan_aggregates(program, &mut plan, rules)?;
             let run = super::features::engine(&a.input, &plan, outputs, quiet)?;
             (Frame::Engine { out: Box::new(run.out), agg_ids }, run.users, run.config)
