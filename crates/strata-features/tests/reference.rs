@@ -308,6 +308,16 @@ fn arb_rich_rows() -> impl Strategy<Value = Vec<(Ev, Option<String>, u8)>> {
     prop::collection::vec(one, 1..60)
 }
 
+/// `rows` written by [`write_rich`] into a new folder (kept while the source is used),
+/// opened as an event source with the default columns.
+fn rich_source(rows: &[(Ev, Option<String>)]) -> (tempfile::TempDir, strata_io::EventSource) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_rich(dir.path(), rows);
+    let cols = strata_io::EventColumns::from_map(&strata_core::Config::default().columns);
+    let src = strata_io::EventSource::open(&[p], &cols).unwrap();
+    (dir, src)
+}
+
 fn write_rich(dir: &std::path::Path, rows: &[(Ev, Option<String>)]) -> std::path::PathBuf {
     use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
     use arrow_schema::{DataType, Field, Schema, TimeUnit};
@@ -366,11 +376,8 @@ proptest! {
                 rows.insert(at, r);
             }
         }
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_rich(dir.path(), &rows);
+        let (_dir, src) = rich_source(&rows);
         let cfg = Config::default();
-        let cols = strata_io::EventColumns::from_map(&cfg.columns);
-        let src = strata_io::EventSource::open(&[p], &cols).unwrap();
         let plan = Plan::default();
         let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &plan, progress: None };
         let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
@@ -397,11 +404,8 @@ proptest! {
         use strata_core::{AsOf, Config};
         use strata_features::{compute, compute_many, Agg, Input, Plan};
         let rows: Vec<(Ev, Option<String>)> = rich.into_iter().map(|(e, a, _)| (e, a)).collect();
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_rich(dir.path(), &rows);
+        let (_dir, src) = rich_source(&rows);
         let cfg = Config::default();
-        let cols = strata_io::EventColumns::from_map(&cfg.columns);
-        let src = strata_io::EventSource::open(&[p], &cols).unwrap();
         let mut plan = Plan::new();
         for (name, days) in
             [("*", u32::MAX), ("*", 100), ("*", 3), ("invite_sent", u32::MAX), ("page_view", 200), ("page_view", 10)]
@@ -433,11 +437,8 @@ proptest! {
         use strata_core::{AsOf, Config};
         use strata_features::{compute_many, feature_names, Input, Plan};
         let rows: Vec<(Ev, Option<String>)> = rich.into_iter().map(|(e, a, _)| (e, a)).collect();
-        let dir = tempfile::tempdir().unwrap();
-        let p = write_rich(dir.path(), &rows);
+        let (_dir, src) = rich_source(&rows);
         let cfg = Config::default();
-        let cols = strata_io::EventColumns::from_map(&cfg.columns);
-        let src = strata_io::EventSource::open(&[p], &cols).unwrap();
         let names = feature_names();
         let wanted: Vec<String> =
             names.iter().zip(pick.iter().cycle()).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect();

@@ -101,6 +101,21 @@ fn num_slice<'a>(e: &CExpr, t: &'a Table, rows: Range<usize>, buf: &'a mut Vec<f
     buf
 }
 
+/// Runs the caller's `$go!` with the comparison `$op` stands for, as a closure: the
+/// operator is matched once and each arm's loop is compiled for its own comparison.
+macro_rules! by_op {
+    ($op:expr, $go:ident) => {
+        match $op {
+            BinOp::Ge => $go!(|x: f64, y: f64| x >= y),
+            BinOp::Le => $go!(|x: f64, y: f64| x <= y),
+            BinOp::Gt => $go!(|x: f64, y: f64| x > y),
+            BinOp::Lt => $go!(|x: f64, y: f64| x < y),
+            BinOp::Eq => $go!(|x: f64, y: f64| x == y),
+            _ => $go!(|x: f64, y: f64| x != y),
+        }
+    };
+}
+
 /// `cmp3(op, x, y)` for every pair of `xs` and `ys`, into `out`. The operator is
 /// matched once, not per value, and the NaN test is arithmetic, so each loop is
 /// branch-free (the per-value match and NaN branch were most of the rules' time:
@@ -116,14 +131,7 @@ fn cmp3_all(op: BinOp, xs: &[f64], ys: impl Iterator<Item = f64>, out: &mut Vec<
             }
         };
     }
-    match op {
-        BinOp::Ge => go!(|x: f64, y: f64| x >= y),
-        BinOp::Le => go!(|x: f64, y: f64| x <= y),
-        BinOp::Gt => go!(|x: f64, y: f64| x > y),
-        BinOp::Lt => go!(|x: f64, y: f64| x < y),
-        BinOp::Eq => go!(|x: f64, y: f64| x == y),
-        _ => go!(|x: f64, y: f64| x != y),
-    }
+    by_op!(op, go);
 }
 
 /// `cmp3(op, x, y) == T` for every pair of `xs` and `ys`, into `mask` (see
@@ -136,14 +144,7 @@ fn cmp_true_all(op: BinOp, xs: &[f64], ys: impl Iterator<Item = f64>, mask: &mut
             }
         };
     }
-    match op {
-        BinOp::Ge => go!(|x: f64, y: f64| x >= y),
-        BinOp::Le => go!(|x: f64, y: f64| x <= y),
-        BinOp::Gt => go!(|x: f64, y: f64| x > y),
-        BinOp::Lt => go!(|x: f64, y: f64| x < y),
-        BinOp::Eq => go!(|x: f64, y: f64| x == y),
-        _ => go!(|x: f64, y: f64| x != y),
-    }
+    by_op!(op, go);
 }
 
 #[inline]
