@@ -308,6 +308,23 @@ fn arb_rich_rows() -> impl Strategy<Value = Vec<(Ev, Option<String>, u8)>> {
     prop::collection::vec(one, 1..60)
 }
 
+/// The snapshots `days_back` days before `T`, computed in one pass, each beside a run
+/// of its own.
+fn with_separate_runs(
+    input: strata_features::Input<'_>,
+    days_back: &[i64],
+) -> Vec<(strata_features::Output, strata_features::Output)> {
+    use strata_core::AsOf;
+    let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
+    let many = strata_features::compute_many(input, &times).unwrap();
+    many.into_iter()
+        .zip(&times)
+        .map(|(got, (t, _))| {
+            (got, strata_features::compute(strata_features::Input { as_of: Some(*t), ..input }).unwrap())
+        })
+        .collect()
+}
+
 /// `rows` written by [`write_rich`] into a new folder (kept while the source is used),
 /// opened as an event source with the default columns.
 fn rich_source(rows: &[(Ev, Option<String>)]) -> (tempfile::TempDir, strata_io::EventSource) {
@@ -359,8 +376,8 @@ proptest! {
         days_back in proptest::collection::vec(0i64..50, 2..12),
         echo_at in proptest::collection::vec(0usize..60, 0..4),
     ) {
-        use strata_core::{AsOf, Config};
-        use strata_features::{compute, compute_many, Input, Plan};
+        use strata_core::Config;
+        use strata_features::{Input, Plan};
         // Copies right after a row (adjacent duplicates), and copies of earlier rows
         // further on (duplicates with other rows between).
         let mut rows: Vec<(Ev, Option<String>)> = Vec::new();
@@ -380,10 +397,7 @@ proptest! {
         let cfg = Config::default();
         let plan = Plan::default();
         let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &plan, progress: None };
-        let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
-        let many = compute_many(input, &times).unwrap();
-        for (got, (t, _)) in many.iter().zip(&times) {
-            let one = compute(Input { as_of: Some(*t), ..input }).unwrap();
+        for (got, one) in with_separate_runs(input, &days_back) {
             prop_assert_eq!(&got.table.keys, &one.table.keys);
             prop_assert_eq!(format!("{:?}", got.table.columns), format!("{:?}", one.table.columns));
             prop_assert_eq!(serde_json::to_string(&got.quality).unwrap(), serde_json::to_string(&one.quality).unwrap());
@@ -401,8 +415,8 @@ proptest! {
         rich in arb_rich_rows(),
         days_back in proptest::collection::vec(0i64..50, 2..10),
     ) {
-        use strata_core::{AsOf, Config};
-        use strata_features::{compute, compute_many, Agg, Input, Plan};
+        use strata_core::Config;
+        use strata_features::{Agg, Input, Plan};
         let rows: Vec<(Ev, Option<String>)> = rich.into_iter().map(|(e, a, _)| (e, a)).collect();
         let (_dir, src) = rich_source(&rows);
         let cfg = Config::default();
@@ -413,10 +427,7 @@ proptest! {
             plan.add(Agg::EventCount { name: name.into(), days }).unwrap();
         }
         let input = Input { source: &src, users: None, config: &cfg, as_of: None, plan: &plan, progress: None };
-        let times: Vec<(AsOf, &'static str)> = days_back.iter().map(|d| (AsOf(T - d * DAY), "--as-of")).collect();
-        let many = compute_many(input, &times).unwrap();
-        for (got, (t, _)) in many.iter().zip(&times) {
-            let one = compute(Input { as_of: Some(*t), ..input }).unwrap();
+        for (got, one) in with_separate_runs(input, &days_back) {
             prop_assert_eq!(&got.table.keys, &one.table.keys);
             prop_assert_eq!(&got.aggs, &one.aggs);
         }
