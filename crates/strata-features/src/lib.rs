@@ -599,8 +599,7 @@ impl Finish<'_, '_> {
         };
         let mut per_account: HashMap<&str, [i64; 3]> = HashMap::default();
         // Empty unless an account-users column is kept (then `accounts` is not empty).
-        let since_last =
-            keep.since_last.map_or(&[][..], |_| &blocks[..]).iter().flat_map(|b| b.float(keep.since_last.unwrap_or(0)));
+        let since_last = keep.since_last.into_iter().flat_map(|k| blocks.iter().flat_map(move |b| b.float(k)));
         for (since, a) in since_last.zip(&accounts) {
             if let Some(a) = a {
                 let e = per_account.entry(a).or_insert([0; 3]);
