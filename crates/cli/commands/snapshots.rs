@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 use strata_core::{AsOf, MICROS_PER_DAY};
 use strata_features::Plan;
-use strata_io::{EncodedRowGroup, RowGroupEncoder, UserKey};
+use strata_io::{EncodedRowGroup, RowGroupEncoder};
 use strata_rules::Column;
 
 /// A user not yet in the data at a snapshot (signed up or first seen later).
@@ -94,7 +94,10 @@ struct Snap {
     scan: f64,
     /// How many rows it has in `segments_over_time.parquet`.
     rows: usize,
-    keys: Vec<UserKey>,
+    /// The users, in row order: the long table's `user_id` column (an Arrow array
+    /// shares it). A `UserKey` per user and snapshot held until the end kept about
+    /// 700,000 small allocations alive on the benchmark.
+    ids: ArrayRef,
     /// Per family, in order: its name and each user's state code (a segment's index,
     /// or `CHURNED_C`, `UNCLASSIFIED_C`). Four bytes a user instead of the outcome's
     /// sixteen and a membership flag per segment: 18 snapshots are held until the end.
@@ -149,7 +152,7 @@ fn pair<'a>(
     };
     let state = |s: &Snap, fi: usize, u: usize| -> u32 { s.families[fi].1[u] };
     // Where each user of q was in p (None: not yet signed up).
-    let was = align(&p.keys, &q.keys);
+    let was = align(&p.ids, &q.ids);
     // State codes to dense indexes: segments, then the three codes above.
     let n_seg = program.segments.len();
     let dense = |c: u32| -> usize {
@@ -211,16 +214,12 @@ fn pair<'a>(
         }
     }
     let fam_names: Vec<&str> = q.families.iter().map(|f| f.0.as_str()).collect();
-    let mut user_col = arrow_array::builder::StringBuilder::with_capacity(ch.len(), ch.len() * 8);
     let mut fam_col = arrow_array::builder::StringBuilder::new();
     let mut seg_col = arrow_array::builder::StringBuilder::new();
     let mut change_col = arrow_array::builder::StringBuilder::new();
     let mut other_col = arrow_array::builder::StringBuilder::new();
-    for &(u, fam, seg, entered, other) in &ch {
-        match &q.keys[u as usize] {
-            UserKey::Str(s) => user_col.append_value(s),
-            UserKey::Int(i) => user_col.append_value(i.to_string()),
-        }
+    let user_col = ids_at(&q.ids, ch.iter().map(|c| c.0)).map_err(|e| Failure::Internal(e.to_string()))?;
+    for &(_, fam, seg, entered, other) in &ch {
         match fam {
             Some(f) => {
                 fam_col.append_value(fam_names[f as usize]);
@@ -238,7 +237,7 @@ fn pair<'a>(
     let batch = RecordBatch::try_new(
         changes_schema(),
         vec![
-            Arc::new(user_col.finish()) as ArrayRef,
+            user_col,
             ts_array(vec![p.at; ch.len()]),
             ts_array(vec![q.at; ch.len()]),
             Arc::new(fam_col.finish()),
@@ -251,13 +250,36 @@ fn pair<'a>(
     Ok((tr, batch))
 }
 
-/// Where each user of `q` is in `p` (None: absent). Both are sorted by key (the
-/// engine's row order), so a merge finds them; 17 weekly pairs of 50,000 users spent
-/// 0.1 s of CPU hashing string keys instead.
-fn align(p: &[UserKey], q: &[UserKey]) -> Vec<Option<usize>> {
-    let sorted = |v: &[UserKey]| v.windows(2).all(|w| w[0] < w[1]);
+/// The ids at `rows` of a `user_id` column, as strings (integer ids written out).
+fn ids_at(ids: &ArrayRef, rows: impl Iterator<Item = u32>) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    let rows = arrow_array::UInt32Array::from_iter_values(rows);
+    arrow_cast::cast(&arrow_select::take::take(ids, &rows, None)?, &DataType::Utf8)
+}
+
+/// Where each user of `q` is in `p` (None: absent), from their `user_id` columns
+/// (strings or integers, as the long table has them).
+fn align(p: &ArrayRef, q: &ArrayRef) -> Vec<Option<usize>> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int64Type;
+    if let (Some(p), Some(q)) = (p.as_string_opt::<i32>(), q.as_string_opt::<i32>()) {
+        return align_keys(
+            &p.iter().map(Option::unwrap_or_default).collect::<Vec<_>>(),
+            &q.iter().map(Option::unwrap_or_default).collect::<Vec<_>>(),
+        );
+    }
+    if let (Some(p), Some(q)) = (p.as_primitive_opt::<Int64Type>(), q.as_primitive_opt::<Int64Type>()) {
+        return align_keys(p.values(), q.values());
+    }
+    vec![None; q.len()]
+}
+
+/// [`align`] on the keys. Both are sorted by key (the engine's row order), so a merge
+/// finds them; 17 weekly pairs of 50,000 users spent 0.1 s of CPU hashing string keys
+/// instead.
+fn align_keys<K: Ord + std::hash::Hash>(p: &[K], q: &[K]) -> Vec<Option<usize>> {
+    let sorted = |v: &[K]| v.windows(2).all(|w| w[0] < w[1]);
     if !(sorted(p) && sorted(q)) {
-        let in_p: HashMap<&UserKey, usize> = p.iter().enumerate().map(|(u, k)| (k, u)).collect();
+        let in_p: HashMap<&K, usize> = p.iter().enumerate().map(|(u, k)| (k, u)).collect();
         return q.iter().map(|k| in_p.get(k).copied()).collect();
     }
     let mut i = 0;
@@ -335,10 +357,8 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             .collect();
         let scores = std::mem::take(&mut outcome.scores);
         let b = super::segment::segments_batch_from(&program, &frame, &outcome, scores)?;
-        let keys = match frame {
-            Frame::Engine { out, .. } => out.table.keys,
-            other => other.keys(),
-        };
+        let ids = b.column(0).clone();
+        drop(frame);
         let rows = b.num_rows();
         let mut fields = vec![ts_field("as_of")];
         fields.extend(b.schema().fields().iter().map(|f| f.as_ref().clone()));
@@ -372,7 +392,7 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
             .zip(std::mem::take(&mut outcome.members))
             .map(|(s, m)| if s.family.is_none() { m } else { Vec::new() })
             .collect();
-        Ok((Snap { at, scan, rows, keys, families, flags }, segments))
+        Ok((Snap { at, scan, rows, ids, families, flags }, segments))
     };
     let (snaps, _, _) =
         super::features::engine_each(&input, &plan, &[&seg_path, &tr_path, &ch_path], quiet, &pick, &evaluate)?;
@@ -466,4 +486,42 @@ pub fn run(a: SnapshotsArgs, quiet: bool) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::StringArray;
+
+    fn strs(v: &[&str]) -> ArrayRef {
+        Arc::new(StringArray::from(v.to_vec()))
+    }
+
+    fn ints(v: &[i64]) -> ArrayRef {
+        Arc::new(Int64Array::from(v.to_vec()))
+    }
+
+    #[test]
+    fn align_finds_each_user_of_the_later_snapshot() {
+        // Sorted (the engine's order): merged.
+        let want = vec![Some(0), None, Some(1), None];
+        assert_eq!(align(&strs(&["a", "c"]), &strs(&["a", "b", "c", "d"])), want);
+        assert_eq!(align(&ints(&[1, 3]), &ints(&[1, 2, 3, 4])), want);
+        // Unsorted: looked up by hash, same answer.
+        assert_eq!(align(&strs(&["c", "a"]), &strs(&["d", "c", "b", "a"])), vec![None, Some(0), None, Some(1)]);
+        assert_eq!(align(&ints(&[3, 1]), &ints(&[4, 3, 2, 1])), vec![None, Some(0), None, Some(1)]);
+        // Nobody before.
+        assert_eq!(align(&strs(&[]), &strs(&["a"])), vec![None]);
+    }
+
+    #[test]
+    fn change_rows_name_users_as_strings() {
+        let got = ids_at(&ints(&[10, 20, 30]), [2, 0, 2].into_iter()).unwrap();
+        let got: Vec<&str> = got.as_string::<i32>().iter().map(Option::unwrap).collect();
+        assert_eq!(got, ["30", "10", "30"]);
+        let got = ids_at(&strs(&["x", "y"]), [1].into_iter()).unwrap();
+        assert_eq!(got.as_string::<i32>().value(0), "y");
+    }
 }
