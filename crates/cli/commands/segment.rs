@@ -116,8 +116,8 @@ pub fn segments_batch_from(
     arrays.push(a);
     for fam in &outcome.families {
         fields.push(Field::new(snake_case(&fam.name), DataType::Utf8, false));
-        arrays.push(Arc::new(StringArray::from_iter_values(
-            fam.assigned.iter().map(|s| s.map_or("Unclassified", |i| program.segments[i].name.as_str())),
+        arrays.push(Arc::new(labels(
+            fam.assigned.iter().map(|s| Some(s.map_or("Unclassified", |i| program.segments[i].name.as_str()))),
         )));
     }
     for (i, s) in program.segments.iter().enumerate() {
@@ -131,8 +131,7 @@ pub fn segments_batch_from(
         arrays.push(Arc::new(Float64Array::from(res.total)));
         if !sc.tiers.is_empty() {
             fields.push(Field::new(format!("{}_tier", sc.name), DataType::Utf8, true));
-            arrays
-                .push(Arc::new(StringArray::from_iter(res.tier.iter().map(|t| t.map(|i| sc.tiers[i].value.as_str())))));
+            arrays.push(Arc::new(labels(res.tier.iter().map(|t| t.map(|i| sc.tiers[i].value.as_str())))));
         }
         for (c, pts) in sc.components.iter().zip(res.points) {
             fields.push(Field::new(format!("{}_{}_points", sc.name, snake_case(&c.name)), DataType::Float64, false));
@@ -149,6 +148,16 @@ pub fn segments_batch_from(
         }
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| Failure::Internal(e.to_string()))
+}
+
+/// A column of labels (segment and tier names), its bytes sized before they are
+/// written: grown by doubling, every family and tier column of a weekly snapshot was
+/// copied about ten times over.
+fn labels<'a>(values: impl ExactSizeIterator<Item = Option<&'a str>> + Clone) -> StringArray {
+    let bytes = values.clone().map(|v| v.map_or(0, str::len)).sum();
+    let mut b = arrow_array::builder::StringBuilder::with_capacity(values.len(), bytes);
+    b.extend(values);
+    b.finish()
 }
 
 /// `<dir>/<stem>.health.json` beside the segments file.
