@@ -19,6 +19,12 @@ pub(crate) struct RowCtx<'a> {
     /// The count slot of every default event count, looked up once: `(*, 28 days)`,
     /// `(*, 7 days)`, then [`SIGNAL_COLUMNS`] in order.
     pub slots: [Option<usize>; N_SLOT_COUNTS],
+    /// Whether `baseline_weekly_sessions_median` and `longest_streak_days_84d` are
+    /// kept: a selection per user and a walk over its active days, skipped when the
+    /// plan leaves their columns out (the baseline median alone was 1.1% of the weekly
+    /// snapshots' CPU, and their rules read neither).
+    pub base_median: bool,
+    pub longest_streak: bool,
 }
 
 /// The default event counts a row reads: all events over 28 and 7 days, then the
@@ -502,7 +508,7 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
     }
     let base = &mut base[..bw];
     let base_mean = (bw > 0).then(|| base.iter().sum::<f64>() / bw as f64);
-    let base_median = median(base);
+    let base_median = if ctx.base_median { median(base) } else { None };
     let w0 = weeks[0] as f64;
     let wow = (weeks[1] > 0).then(|| (w0 - weeks[1] as f64) / weeks[1] as f64);
     let vs_base = base_mean.filter(|m| *m > 0.0).map(|m| (w0 - m) / m);
@@ -511,7 +517,7 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
     let active_weeks = (0..12).filter(|w| (bits84 >> (7 * w)) & 0x7f != 0).count() as i64;
     // The longest run of set bits, run by run.
     let mut longest = 0i64;
-    let mut rest = bits84;
+    let mut rest = if ctx.longest_streak { bits84 } else { 0 };
     while rest != 0 {
         rest >>= rest.trailing_zeros();
         let run = rest.trailing_ones();

@@ -541,6 +541,8 @@ impl Finish<'_, '_> {
             catalog_size,
             has_revenue: input.source.has_column("revenue"),
             slots: finalize::slot_counts().map(|(k, d)| finalize::slot_for(plan, compiled, k, d)),
+            base_median: input.plan.keeps_column("baseline_weekly_sessions_median"),
+            longest_streak: input.plan.keeps_column("longest_streak_days_84d"),
         };
         let empty = acc::UserAcc::default();
         let zero = vec![0u32; n_slots];
