@@ -451,16 +451,18 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
         None => sessions.partition_point(|s| t - s.start >= N_WEEKS as i64 * MICROS_PER_WEEK),
     };
     for s in &sessions[recent..] {
-        let d = day_of(s.start);
-        if d < 7 {
+        // `day_of(s.start) < n` is `t - s.start < n days` (floor(x / d) < n exactly when
+        // x < n * d): one division a session instead of two.
+        let x = t - s.start;
+        if x < 7 * MICROS_PER_DAY {
             s7 += 1;
         }
-        if d < 28 {
+        if x < 28 * MICROS_PER_DAY {
             s28 += 1;
             len28 += s.end - s.start;
             ev28_sess += i64::from(s.count);
         }
-        let w = (t - s.start).div_euclid(MICROS_PER_WEEK);
+        let w = x.div_euclid(MICROS_PER_WEEK);
         if (0..N_WEEKS as i64).contains(&w) {
             weeks[w as usize] += 1;
         }
