@@ -435,7 +435,6 @@ fn median(v: &mut [f64]) -> Option<f64> {
 pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, aggs: &mut [f64]) -> Row {
     let UserIn { acc, full, counters, signup, cut } = *user;
     let t = ctx.t.0;
-    let day_of = |ts: i64| (t - ts).div_euclid(MICROS_PER_DAY);
     let sessions = acc.sessions_at(full, t, cut.map(|c| c.k as usize));
     // The cut was made on `full`: it holds unless sessions with an id joined them.
     let cut = cut.filter(|_| acc.id_sessions.is_empty());
@@ -451,8 +450,9 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
         None => sessions.partition_point(|s| t - s.start >= N_WEEKS as i64 * MICROS_PER_WEEK),
     };
     for s in &sessions[recent..] {
-        // `day_of(s.start) < n` is `t - s.start < n days` (floor(x / d) < n exactly when
-        // x < n * d): one division a session instead of two.
+        // "Started in the last n days" (whole days before t below n) is `t - start`
+        // below n days (floor(x / d) < n exactly when x < n * d): one division a
+        // session instead of two.
         let x = t - s.start;
         if x < 7 * MICROS_PER_DAY {
             s7 += 1;
@@ -588,7 +588,9 @@ pub(crate) fn row(ctx: &RowCtx<'_>, user: &UserIn<'_>, scratch: &mut Scratch, ag
     let ints = [since_last.map(|d| d.floor() as i64)];
 
     // Sessions that started in the last `days` days (a suffix: sorted by start).
-    let within = |days: u32| sessions.len() - sessions.partition_point(|s| day_of(s.start) >= i64::from(days));
+    // (Likewise `t - start` against whole days: no division a probe.)
+    let within =
+        |days: u32| sessions.len() - sessions.partition_point(|s| t - s.start >= i64::from(days) * MICROS_PER_DAY);
     for ((i, a), out) in ctx.plan.aggs().iter().enumerate().zip(aggs.iter_mut()) {
         *out = match a {
             Agg::EventCount { .. } => ctx.compiled.slot_of_agg[i].map_or(0.0, |s| f64::from(counters[s as usize])),
