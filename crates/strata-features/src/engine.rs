@@ -178,6 +178,19 @@ impl Partial {
         }
     }
 
+    /// Room for `n_users` users in the accumulators the scan fills: the day records on a
+    /// grid scan, else every snapshot's.
+    fn reserve(&mut self, n_users: usize, n_slots: usize, grid: bool) {
+        if grid {
+            self.grid.reserve(n_users);
+        } else {
+            for sn in &mut self.snaps {
+                sn.users.reserve(n_users);
+                sn.counters.reserve(n_users * n_slots);
+            }
+        }
+    }
+
     pub fn merge(&mut self, other: Partial, n_slots: usize, gap: i64) {
         for (a, b) in self.snaps.iter_mut().zip(other.snaps) {
             a.merge(b, n_slots, gap);
@@ -259,6 +272,10 @@ pub(crate) struct Scan<'a> {
     pub grid: Option<GridPlan>,
     pub shared: &'a Mutex<Interners>,
     pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
+    /// Users the scan expects to meet (the users table's): each worker reserves room
+    /// for them once instead of growing its accumulators by reallocation as it meets
+    /// them (copies and page faults of every doubling; see docs/performance.md).
+    pub expect_users: usize,
 }
 
 impl Scan<'_> {
@@ -272,6 +289,7 @@ impl Scan<'_> {
             .into_par_iter()
             .map(|_| {
                 let mut part = Partial::new(self.as_ofs.len());
+                part.reserve(self.expect_users, self.compiled.n_slots, self.grid.is_some());
                 let mut fold = |batch: &EventBatch| {
                     self.batch(&mut part, batch);
                     if let Some(p) = self.progress {

@@ -273,6 +273,7 @@ pub fn compute_each<T: Send>(
         grid: grid_plan,
         shared: &shared,
         progress: input.progress,
+        expect_users: input.users.map_or(0, |u| u.keys.len()),
     };
     let mut part = scan.run()?;
     let grid_plan = scan.grid;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use strata_core::ColumnMap;
 
 /// Rows decoded at a time; bounds the memory of one task whatever the row-group size.
-const MAX_BATCH_ROWS: usize = 1 << 15;
+const MAX_BATCH_ROWS: usize = 1 << 13;
 
 /// Revenue is held as an exact integer number of nano-units (1e-9 of the currency).
 pub const REVENUE_SCALE: i8 = 9;
