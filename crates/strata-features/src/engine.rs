@@ -284,14 +284,15 @@ impl Scan<'_> {
         let groups = self.source.row_groups();
         let next = AtomicUsize::new(0);
         let workers = rayon::current_num_threads().clamp(1, groups.len().max(1));
-        let spare = Spare::default();
+        let spare: Spare<Vec<EventBatch>> = Spare::default();
         let results: Vec<Result<Partial, EngineError>> = (0..workers)
             .into_par_iter()
             .map(|_| {
                 let mut part = Partial::new(self.as_ofs.len());
                 part.reserve(self.expect_users, self.compiled.n_slots, self.grid.is_some());
-                let mut fold = |batch: &EventBatch| {
-                    self.batch(&mut part, batch);
+                let mut dup = DupState::default();
+                let mut fold = |batch: &EventBatch, dup: &mut DupState| {
+                    self.batch(&mut part, batch, dup);
                     if let Some(p) = self.progress {
                         p(batch.len() as u64);
                     }
@@ -300,18 +301,43 @@ impl Scan<'_> {
                 let decoded: Result<(), EngineError> = (|| loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(rg) = groups.get(i) else { return Ok(()) };
+                    // Rows of the row group before the batch, and the window being
+                    // collected for a waiting worker.
+                    let mut off = 0usize;
+                    let mut window: Option<usize> = None;
+                    let mut given: Option<Vec<EventBatch>> = None;
                     self.source.read_row_group(*rg, |batch| {
-                        if let Some(batch) = spare.offer(batch) {
-                            fold(&batch);
+                        if window != Some(off / DUP_WINDOW_ROWS) {
+                            // A window starts with this batch (the reader's batches
+                            // divide it).
+                            window = Some(off / DUP_WINDOW_ROWS);
+                            if let Some(w) = given.take() {
+                                spare.give(w);
+                            }
+                            dup.reset();
+                            if spare.wants() {
+                                given = Some(Vec::new());
+                            }
+                        }
+                        off += batch.len();
+                        match given.as_mut() {
+                            Some(w) => w.push(batch),
+                            None => fold(&batch, &mut dup),
                         }
                         Ok(())
                     })?;
+                    if let Some(w) = given.take() {
+                        spare.give(w);
+                    }
                 })();
                 // Always, even on an error: the workers waiting in `take` count on it.
                 spare.stop_decoding();
                 decoded?;
-                while let Some(batch) = spare.take() {
-                    fold(&batch);
+                while let Some(window) = spare.take() {
+                    dup.reset();
+                    for batch in &window {
+                        fold(batch, &mut dup);
+                    }
                 }
                 Ok(part)
             })
@@ -329,7 +355,7 @@ impl Scan<'_> {
         Ok(total)
     }
 
-    fn batch(&self, part: &mut Partial, b: &EventBatch) {
+    fn batch(&self, part: &mut Partial, b: &EventBatch, dup: &mut DupState) {
         let n = b.len();
         for sn in &mut part.snaps {
             sn.counts.rows_read += n as u64;
@@ -407,17 +433,19 @@ impl Scan<'_> {
                 sn.ensure(n_users, n_slots);
             }
         }
-        let mut gprev: Vec<Option<(u64, RowKey)>> = vec![None; self.grid.as_ref().map_or(0, |g| g.ks_desc.len())];
+        let DupState { prev, gprev, seq } = dup;
+        if gprev.is_empty() && prev.is_empty() {
+            gprev.resize(self.grid.as_ref().map_or(0, |g| g.ks_desc.len()), None);
+            prev.resize(self.as_ofs.len(), None);
+        }
         if let Some(g) = &self.grid {
             if part.gcounts.dup_diff.len() < g.ks_desc.len() + 1 {
                 part.gcounts.dup_diff.resize(g.ks_desc.len() + 1, 0);
             }
         }
-        let mut seq: u64 = 0;
 
         let ts = &b.ts;
         let ev_keys = &b.event.keys;
-        let mut prev: Vec<Option<RowKey>> = vec![None; self.as_ofs.len()];
         let mut int_accounts: HashMap<i64, u64> = HashMap::default();
         for row in 0..n {
             if ts.is_null(row) {
@@ -502,8 +530,8 @@ impl Scan<'_> {
                         }
                     }
                 }
-                gprev[e] = Some((seq, key));
-                seq += 1;
+                gprev[e] = Some((*seq, key));
+                *seq += 1;
                 continue;
             }
             for (si, (sn, t)) in part.snaps.iter_mut().zip(&self.as_ofs).enumerate() {
@@ -569,32 +597,41 @@ impl Scan<'_> {
     }
 }
 
-/// Decoded batches handed from the workers still decoding to the ones that ran out of
-/// row groups. Without it the scan ended with one worker folding its last row group
-/// alone (the 50,000-user benchmark file has 21 row groups of 2^20 rows and a small
-/// one: one worker got a whole group more, 30-45 ms of one idle core). A decoding
-/// worker gives a batch away only while another waits and fewer than two are queued,
-/// so a helper that keeps up gets every batch and the decoder only decodes. Folding is
-/// commutative and per batch (duplicates are looked for within a batch), so who folds
-/// a batch never changes the result.
-#[derive(Default)]
-struct Spare {
-    state: Mutex<SpareState>,
+/// Decoded windows of batches (see [`DUP_WINDOW_ROWS`]) handed from the workers still
+/// decoding to the ones that ran out of row groups. Without it the scan ended with one
+/// worker folding its last row group alone (the 50,000-user benchmark file has 21 row
+/// groups of 2^20 rows and a small one: one worker got a whole group more, 30-45 ms of
+/// one idle core). A decoding worker gives a window away only while another waits and
+/// fewer than two are queued or promised, so a helper that keeps up gets every window
+/// and the decoder only decodes. Folding is commutative and duplicates are looked for
+/// within a window, so who folds a window never changes the result.
+struct Spare<T> {
+    state: Mutex<SpareState<T>>,
     ready: Condvar,
 }
 
-#[derive(Default)]
-struct SpareState {
-    queue: std::collections::VecDeque<EventBatch>,
+impl<T> Default for Spare<T> {
+    fn default() -> Self {
+        Spare {
+            state: Mutex::new(SpareState { queue: Default::default(), decoding: 0, waiting: 0, promised: 0 }),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+struct SpareState<T> {
+    queue: std::collections::VecDeque<T>,
     /// Workers that may still offer batches. A worker counts itself in when it starts
     /// (rayon may start a worker only after another has finished), so a waiting worker
     /// only ever waits on a running one.
     decoding: usize,
     waiting: usize,
+    /// Windows promised by [`Spare::wants`] and not yet given.
+    promised: usize,
 }
 
-impl Spare {
-    fn lock(&self) -> std::sync::MutexGuard<'_, SpareState> {
+impl<T> Spare<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SpareState<T>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -607,22 +644,31 @@ impl Spare {
         self.ready.notify_all();
     }
 
-    /// Queues `batch` for a waiting worker, or gives it back to be folded here.
-    fn offer(&self, batch: EventBatch) -> Option<EventBatch> {
+    /// Whether the next window should go to a waiting worker (fewer than two queued or
+    /// promised); if so it is promised, and the caller hands it over with
+    /// [`Spare::give`].
+    fn wants(&self) -> bool {
         let mut st = self.lock();
-        if st.waiting > 0 && st.queue.len() < 2 {
-            st.queue.push_back(batch);
-            drop(st);
-            self.ready.notify_one();
-            None
+        if st.waiting > 0 && st.queue.len() + st.promised < 2 {
+            st.promised += 1;
+            true
         } else {
-            Some(batch)
+            false
         }
     }
 
-    /// The next queued batch; waits while a worker is still decoding; `None` when no
-    /// batch is queued and none can come.
-    fn take(&self) -> Option<EventBatch> {
+    /// Queues a promised window for a waiting worker.
+    fn give(&self, item: T) {
+        let mut st = self.lock();
+        st.promised = st.promised.saturating_sub(1);
+        st.queue.push_back(item);
+        drop(st);
+        self.ready.notify_one();
+    }
+
+    /// The next queued window; waits while a worker is still decoding; `None` when
+    /// none is queued and none can come.
+    fn take(&self) -> Option<T> {
         let mut st = self.lock();
         loop {
             if let Some(b) = st.queue.pop_front() {
@@ -635,6 +681,33 @@ impl Spare {
             st = self.ready.wait(st).unwrap_or_else(|e| e.into_inner());
             st.waiting -= 1;
         }
+    }
+}
+
+/// Rows of a row group that duplicates are looked for within: a row is compared with
+/// the used row before it in the same window of 32,768 rows (from the row group's
+/// start). The reader decodes 8,192 rows at a time (smaller buffers, reused by the
+/// allocator instead of being faulted in again: docs/performance.md), and each window's
+/// batches are folded in order by one worker, so the count is the one of 32,768-row
+/// batches whatever the decoder's batch size and whoever folds them.
+const DUP_WINDOW_ROWS: usize = 1 << 15;
+const _: () = assert!(DUP_WINDOW_ROWS % strata_io::BATCH_ROWS == 0, "the reader's batches must divide a window");
+
+/// The rows last used, carried from batch to batch within a duplicate window.
+#[derive(Debug, Default)]
+pub(crate) struct DupState {
+    /// Per snapshot.
+    prev: Vec<Option<RowKey>>,
+    /// Grid scans: per epoch, with the row's sequence number in the window.
+    gprev: Vec<Option<(u64, RowKey)>>,
+    seq: u64,
+}
+
+impl DupState {
+    fn reset(&mut self) {
+        self.prev.clear();
+        self.gprev.clear();
+        self.seq = 0;
     }
 }
 
@@ -719,51 +792,39 @@ pub(crate) const N_WEEKS: usize = WEEKS as usize;
 #[cfg(test)]
 mod tests {
     use super::Spare;
-    use arrow_array::{Int32Array, Int64Array, StringArray};
-    use strata_io::{DictColumn, EventBatch, KeyColumn};
 
-    fn one_row(ts: i64) -> EventBatch {
-        EventBatch {
-            user: KeyColumn::Int(Int64Array::from(vec![1])),
-            ts: Int64Array::from(vec![ts]),
-            event: DictColumn { keys: Int32Array::from(vec![0]), values: StringArray::from(vec!["e"]) },
-            session: None,
-            feature: None,
-            account: None,
-            revenue: None,
-        }
-    }
-
-    fn waiting(s: &Spare) -> usize {
+    fn waiting(s: &Spare<i64>) -> usize {
         s.lock().waiting
     }
 
-    /// Batches are given away only while a worker waits and fewer than two are queued;
-    /// every batch given away reaches a waiting worker; waiting ends when the last
-    /// decoder stops.
+    /// Windows are given away only while a worker waits and fewer than two are queued
+    /// or promised; every window given away reaches a waiting worker; waiting ends when
+    /// the last decoder stops.
     #[test]
-    fn spare_batches_go_to_waiting_workers_only() {
-        let spare = Spare::default();
+    fn spare_windows_go_to_waiting_workers_only() {
+        let spare: Spare<i64> = Spare::default();
         spare.start_decoding();
-        // Nobody waits: the batch comes back.
-        assert!(spare.offer(one_row(1)).is_some());
+        // Nobody waits: the window stays here.
+        assert!(!spare.wants());
         std::thread::scope(|s| {
             let helper = s.spawn(|| {
                 let mut got = Vec::new();
                 while let Some(b) = spare.take() {
-                    got.push(b.ts.value(0));
+                    got.push(b);
                 }
                 got
             });
             while waiting(&spare) == 0 {
                 std::thread::yield_now();
             }
-            assert!(spare.offer(one_row(2)).is_none(), "a worker waits: the batch is queued");
-            // Once the helper has folded that batch it waits again.
+            assert!(spare.wants(), "a worker waits: the window is promised");
+            spare.give(2);
+            // Once the helper has folded that window it waits again.
             while waiting(&spare) == 0 {
                 std::thread::yield_now();
             }
-            assert!(spare.offer(one_row(3)).is_none());
+            assert!(spare.wants());
+            spare.give(3);
             spare.stop_decoding();
             assert_eq!(helper.join().unwrap(), vec![2, 3]);
         });
@@ -771,19 +832,23 @@ mod tests {
         assert!(spare.take().is_none());
     }
 
-    /// At most two batches wait in the queue; the rest stay with their decoder.
+    /// At most two windows are queued or promised; the rest stay with their decoder.
     #[test]
     fn spare_queue_holds_two() {
-        let spare = Spare::default();
+        let spare: Spare<i64> = Spare::default();
         spare.start_decoding();
         spare.lock().waiting = 1; // as if a worker were waiting
-        assert!(spare.offer(one_row(1)).is_none());
-        assert!(spare.offer(one_row(2)).is_none());
-        assert!(spare.offer(one_row(3)).is_some());
+        assert!(spare.wants());
+        assert!(spare.wants());
+        assert!(!spare.wants(), "two promised: no third");
+        spare.give(1);
+        assert!(!spare.wants(), "one queued, one promised");
+        spare.give(2);
+        assert!(!spare.wants(), "two queued");
         spare.lock().waiting = 0;
         spare.stop_decoding();
-        assert_eq!(spare.take().map(|b| b.ts.value(0)), Some(1));
-        assert_eq!(spare.take().map(|b| b.ts.value(0)), Some(2));
+        assert_eq!(spare.take(), Some(1));
+        assert_eq!(spare.take(), Some(2));
         assert!(spare.take().is_none());
     }
 }

@@ -287,3 +287,21 @@ fn weekly_baseline_and_change() {
     assert_eq!(val(&out, "a", "wow_session_change"), Some(-0.75));
     assert_eq!(val(&out, "a", "session_change_vs_baseline"), Some((1.0 - 3.2) / 3.2));
 }
+
+/// Duplicates are looked for within windows of 32,768 rows from the row group's start,
+/// whatever size the decoder's batches are: a copy right across a decoder batch
+/// boundary inside a window counts, a copy right across a window boundary does not.
+#[test]
+fn duplicate_window_spans_decoder_batches() {
+    assert_eq!(1 << 15, 4 * strata_io::BATCH_ROWS, "this test places copies at the decoder's batch edges");
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows: Vec<Ev> = (0..70_000).map(|i| ev(&format!("u{}", i % 7), T - DAY + i as i64, "x")).collect();
+    rows[101] = rows[100].clone(); // inside the first batch: counted
+    let b = strata_io::BATCH_ROWS;
+    rows[b] = rows[b - 1].clone(); // across the first batch edge, inside the window: counted
+    rows[1 << 15] = rows[(1 << 15) - 1].clone(); // across the window edge: not counted
+    let p = write_events(dir.path(), "e.parquet", &rows, false);
+    let out = run(&p, None);
+    assert_eq!(out.quality.rows_used, 70_000);
+    assert_eq!(out.quality.duplicate_rows, 2);
+}

@@ -19,7 +19,9 @@ mod users;
 mod write;
 
 pub use error::IoError;
-pub use events::{DictColumn, EventBatch, EventColumns, EventSource, KeyColumn, RevenueColumn, RowGroupRef};
+pub use events::{
+    DictColumn, EventBatch, EventColumns, EventSource, KeyColumn, RevenueColumn, RowGroupRef, BATCH_ROWS,
+};
 pub use files::discover;
 pub use users::{key_at, read_users, UsersTable};
 pub use write::{
