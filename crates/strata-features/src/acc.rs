@@ -367,6 +367,10 @@ pub(crate) fn coalesce(sorted: Vec<Sess>, gap: i64) -> Vec<Sess> {
     out
 }
 
+/// Adds an event at `ts` to the sorted, coalesced sessions `v`. The usual case, an
+/// event at or after the last session's start, is inlined into the fold; an earlier
+/// event goes to [`insert_point_before_last`].
+#[inline]
 pub(crate) fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
     // Fast path: events mostly arrive in time order.
     if let Some(last) = v.last_mut() {
@@ -383,6 +387,13 @@ pub(crate) fn insert_point(v: &mut Vec<Sess>, ts: i64, gap: i64) {
         v.push(Sess { start: ts, end: ts, count: 1 });
         return;
     }
+    insert_point_before_last(v, ts, gap);
+}
+
+/// [`insert_point`] for an event before the last session's start.
+#[cold]
+#[inline(never)]
+fn insert_point_before_last(v: &mut Vec<Sess>, ts: i64, gap: i64) {
     // `i` = first session starting after ts.
     let i = v.partition_point(|s| s.start <= ts);
     let joins_prev = i > 0 && ts - v[i - 1].end <= gap;
