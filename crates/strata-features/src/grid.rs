@@ -124,9 +124,10 @@ impl GridUser {
         rec.min_ts = rec.min_ts.min(r.ts);
         rec.max_ts = rec.max_ts.max(r.ts);
         rec.milestones |= r.milestones;
-        if r.feature < 64 {
-            rec.feats |= 1 << r.feature;
-        } else if r.feature != u32::MAX {
+        // Without a branch on whether the row has a feature (see
+        // `UserAcc::use_feature_or_none`): no feature or-s in nothing.
+        rec.feats |= u64::from(r.feature < 64) << (r.feature & 63);
+        if r.feature >= 64 && r.feature != u32::MAX {
             if let Err(j) = self.far_feats.binary_search(&(r.feature, r.day)) {
                 self.far_feats.insert(j, (r.feature, r.day));
             }
