@@ -453,6 +453,9 @@ impl Scan<'_> {
             _ => None,
         };
         let mut int_accounts: HashMap<i64, u64> = HashMap::default();
+        // Grid scans: the last row's day and its epoch (`grid::day_of` never gives
+        // `u32::MAX`: it caps days at `FAR`).
+        let mut epoch: (u32, usize) = (u32::MAX, 0);
         for row in 0..n {
             if ts.is_null(row) {
                 for sn in &mut part.snaps {
@@ -528,7 +531,11 @@ impl Scan<'_> {
                 // when it equals the latest row of its epoch and no row of another
                 // epoch that snapshot j holds came after that one.
                 let key = (u, when, ek, fk, sid_v);
-                let e = gp.ks_desc.partition_point(|k| *k > day);
+                // The epoch of the day, searched once per run of rows on one day.
+                if epoch.0 != day {
+                    epoch = (day, gp.ks_desc.partition_point(|k| *k > day));
+                }
+                let e = epoch.1;
                 if let Some((q, pk)) = gprev[e] {
                     if pk == key {
                         let m = gprev.len();
