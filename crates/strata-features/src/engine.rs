@@ -551,56 +551,15 @@ impl Scan<'_> {
                 *seq += 1;
                 continue;
             }
-            for (si, (sn, t)) in part.snaps.iter_mut().zip(&self.as_ofs).enumerate() {
-                if when > t.0 {
-                    sn.counts.after_as_of += 1;
-                    continue;
+            let r = RowIn { ui, when, info, feature, sid, revenue, account, key: (u, when, ek, fk, sid_v) };
+            // One snapshot (`strata features`, `strata segment`): folded without the loop
+            // over snapshots, in its own copy of `fold_row`.
+            if let ([sn], [t], [p]) = (&mut part.snaps[..], &self.as_ofs[..], &mut prev[..]) {
+                self.fold_row(sn, *t, self.full == 0, p, &r, n_slots);
+            } else {
+                for (si, ((sn, t), p)) in part.snaps.iter_mut().zip(&self.as_ofs).zip(prev.iter_mut()).enumerate() {
+                    self.fold_row(sn, *t, si == self.full, p, &r, n_slots);
                 }
-                let delta = t.0 - when;
-                let day = delta / MICROS_PER_DAY;
-                let week = delta / MICROS_PER_WEEK;
-                let acc = &mut sn.users[ui];
-                acc.touch(when, day);
-                if let Some(info) = info {
-                    acc.milestones |= info.milestones;
-                    let base = ui * n_slots;
-                    for &(slot, days) in &info.slots {
-                        if day < days {
-                            sn.counters[base + slot as usize] += 1;
-                        }
-                    }
-                }
-                for &(slot, days) in &self.compiled.any_slots {
-                    if day < days {
-                        sn.counters[ui * n_slots + slot as usize] += 1;
-                    }
-                }
-                acc.use_feature_or_none(feature, day, week);
-                match sid {
-                    Some(sid) => acc.add_to_id_session(sid, when),
-                    None => {
-                        acc.count_gap_event(when);
-                        if si == self.full {
-                            acc.add_to_sessions(when, self.gap_us);
-                        }
-                    }
-                }
-                if let Some(v) = revenue {
-                    acc.revenue += v;
-                    if day < 30 {
-                        acc.revenue_30d += v;
-                    }
-                }
-                if let Some(h) = account {
-                    let cand = (when, h);
-                    acc.account = Some(acc.account.map_or(cand, |c| c.max(cand)));
-                }
-                // Duplicate rows: identical to the row just before in the same file.
-                let key = (u, when, ek, fk, sid_v);
-                if prev[si] == Some(key) {
-                    sn.counts.duplicate_rows += 1;
-                }
-                prev[si] = Some(key);
             }
         }
         if !int_accounts.is_empty() {
@@ -609,6 +568,84 @@ impl Scan<'_> {
                 g.accounts.entry(h).or_insert_with(|| v.to_string().into());
             }
         }
+    }
+}
+
+/// What one row brings to a snapshot, resolved once for all of them.
+struct RowIn<'a> {
+    ui: usize,
+    when: i64,
+    info: Option<&'a EventInfo>,
+    feature: u32,
+    sid: Option<u64>,
+    revenue: Option<i128>,
+    account: Option<u64>,
+    key: RowKey,
+}
+
+impl Scan<'_> {
+    /// Folds one row into snapshot `sn` (as of `t`); `sessions` when this snapshot
+    /// builds the gap sessions; `prev` is the key of the row it used last.
+    #[inline(always)]
+    fn fold_row(
+        &self,
+        sn: &mut Snap,
+        t: AsOf,
+        sessions: bool,
+        prev: &mut Option<RowKey>,
+        r: &RowIn<'_>,
+        n_slots: usize,
+    ) {
+        let when = r.when;
+        if when > t.0 {
+            sn.counts.after_as_of += 1;
+            return;
+        }
+        let delta = t.0 - when;
+        let day = delta / MICROS_PER_DAY;
+        let week = delta / MICROS_PER_WEEK;
+        let ui = r.ui;
+        let acc = &mut sn.users[ui];
+        acc.touch(when, day);
+        if let Some(info) = r.info {
+            acc.milestones |= info.milestones;
+            let base = ui * n_slots;
+            for &(slot, days) in &info.slots {
+                if day < days {
+                    sn.counters[base + slot as usize] += 1;
+                }
+            }
+        }
+        for &(slot, days) in &self.compiled.any_slots {
+            if day < days {
+                sn.counters[ui * n_slots + slot as usize] += 1;
+            }
+        }
+        acc.use_feature_or_none(r.feature, day, week);
+        match r.sid {
+            Some(sid) => acc.add_to_id_session(sid, when),
+            None => {
+                acc.count_gap_event(when);
+                if sessions {
+                    acc.add_to_sessions(when, self.gap_us);
+                }
+            }
+        }
+        if let Some(v) = r.revenue {
+            acc.revenue += v;
+            if day < 30 {
+                acc.revenue_30d += v;
+            }
+        }
+        if let Some(h) = r.account {
+            let cand = (when, h);
+            acc.account = Some(acc.account.map_or(cand, |c| c.max(cand)));
+        }
+        // Duplicate rows: identical to the row just before in the same file.
+        if *prev == Some(r.key) {
+            sn.counts.duplicate_rows += 1;
+        }
+        *prev = Some(r.key);
     }
 }
 
