@@ -484,7 +484,7 @@ impl Scan<'_> {
             let info = if ek >= 0 { ev_info.get(ek as usize) } else { None };
             // Selected without a branch: 40% of the benchmark's rows have no feature,
             // in no order a predictor learns (the mispredicted branch and what followed
-            // it took about 8% of the fold's samples).
+            // it took about 10% of the fold's samples).
             let (feature, fk) = match &feats {
                 Some((keys, nulls, codes)) => {
                     let k = keys[row];
