@@ -18,10 +18,10 @@ use strata_core::ColumnMap;
 /// Rows decoded at a time; bounds the memory of one task whatever the row-group size.
 /// 8,192 rather than 32,768: `strata features` on the benchmark took 1.143 s of CPU
 /// against 1.195 s (medians of 8 alternating runs; 0.617 against 0.642 s wall), with
-/// 2-3 thousand fewer page faults of about 58,000; 4,096 gave the same as 8,192. A
-/// batch's buffers (64 KiB of timestamps) stay in the cache between decoding and
-/// folding. Duplicates are still looked for in windows of 32,768 rows (`strata-features`
-/// carries them across batches). docs/performance.md.
+/// 2-3 thousand fewer page faults of about 58,000; 4,096 gave the same as 8,192. Why is
+/// not measured; likely, a batch's buffers (64 KiB of timestamps) stay in the cache
+/// between decoding and folding. Duplicates are still looked for in windows of 32,768
+/// rows (`strata-features` carries them across batches). docs/performance.md.
 pub const BATCH_ROWS: usize = 1 << 13;
 
 /// Revenue is held as an exact integer number of nano-units (1e-9 of the currency).
